@@ -1,0 +1,47 @@
+"""The `trainlab` command: a Typer app with one sub-command per job. Thin: logic lives in the package.
+
+User errors (TrainlabError) print one line on stderr and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from trainlab.cli.app import app
+from trainlab.errors import TrainlabError
+
+# Sub-command modules register themselves on `app` when imported.
+from trainlab.cli import runs as _runs  # noqa: F401  isort: skip
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script and `python -m trainlab`."""
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="trainlab")
+    except TrainlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted; finished work is stored, a rerun resumes", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def run_main() -> None:
+    sys.exit(main())
+
+
+typer_main = typer.main  # re-exported for tests that need Typer's runner

@@ -1,0 +1,161 @@
+"""One experiment end to end: config -> data -> model -> fit -> store. The CLI's `run` calls this."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+import torch
+import yaml
+from torch import nn
+
+from trainlab import data as data_registry
+from trainlab import models
+from trainlab.config import RunConfig
+from trainlab.data.spec import Dataset
+from trainlab.errors import ConfigError, StoreError
+from trainlab.track.env import capture_env
+from trainlab.track.store import RunRecord, Store
+from trainlab.train.loop import MODEL_FILE, RESUME_FILE, Callback, History, fit
+from trainlab.train.seed import resolve_device, seed_everything, set_threads
+
+
+@dataclass
+class Result:
+    """What a run leaves in memory: its history, its store record (if stored), model and data."""
+
+    history: History
+    record: RunRecord | None
+    model: nn.Module
+    dataset: Dataset
+
+    @property
+    def summary(self) -> dict[str, object]:
+        return self.history.summary
+
+
+class _EpochWriter(Callback):
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+
+    def on_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float]) -> None:
+        self.store.log_epoch(self.run_id, epoch, metrics)
+
+
+def prepare(cfg: RunConfig, model: nn.Module | None = None) -> tuple[RunConfig, nn.Module, Dataset]:
+    """Validate the device, load the data and build (or adopt) the model — before anything is stored."""
+    set_threads(cfg.train.threads)
+    device = resolve_device(cfg.train.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={cfg.train.device!r}: CUDA is not available here; use cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device='mps': MPS is not available here; use cpu")
+    dataset = data_registry.load(cfg.data, cfg.seed, device)
+    if model is None:
+        seed_everything(cfg.seed)  # the same seed gives the same initial weights
+        options = dict(cfg.model.options)
+        model = models.build(
+            cfg.model.name, dataset.spec, dropout=cfg.regularize.dropout, **options
+        )
+    else:
+        cfg = describe_user_model(cfg, model)
+    return cfg, model.to(device), dataset
+
+
+def describe_user_model(cfg: RunConfig, model: nn.Module) -> RunConfig:
+    """Record a user's own module in the config: class name and a digest of its architecture."""
+    arch = hashlib.sha256(repr(model).encode()).hexdigest()[:12]
+    name = f"user:{type(model).__module__}.{type(model).__qualname__}"
+    return cfg.with_overrides({"model.name": name, "model.options": {"arch": arch}})
+
+
+def run(
+    cfg: RunConfig,
+    store: Store | None = None,
+    callbacks: Sequence[Callback] = (),
+    model: nn.Module | None = None,
+) -> Result:
+    """Train and evaluate one config. With a store, record it (resuming an interrupted twin)."""
+    cfg, model, dataset = prepare(cfg, model)
+    if store is None:
+        return Result(fit(model, dataset, cfg, callbacks), None, model, dataset)
+    record = _start_or_resume(store, cfg)
+    (record.dir / "config.yaml").write_text(
+        yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    )
+    cbs = [_EpochWriter(store, record.id), *callbacks]
+    try:
+        with _sigterm_as_interrupt():
+            history = fit(model, dataset, cfg, cbs, checkpoint_dir=record.dir)
+    except KeyboardInterrupt:
+        store.finish_run(record.id, "interrupted", {}, "interrupted by the user or a signal")
+        raise
+    except Exception as exc:
+        store.finish_run(
+            record.id, "failed", {}, "".join(traceback.format_exception_only(exc)).strip()
+        )
+        raise
+    summary = {**history.summary, "reason": history.reason} if history.reason else history.summary
+    store.finish_run(record.id, history.status, summary)
+    resume_file = record.dir / RESUME_FILE
+    if history.status == "finished" and resume_file.exists():
+        resume_file.unlink()  # the run is complete; model.pt is what later tools load
+    return Result(history, store.get_run(record.id), model, dataset)
+
+
+def load_model(record: RunRecord, device: str = "cpu", model: nn.Module | None = None) -> nn.Module:
+    """Rebuild a finished run's model from its config and load its weights (weights_only=True)."""
+    path = record.dir / MODEL_FILE
+    if not path.exists():
+        raise StoreError(f"run {record.id} has no checkpoint ({path}); it ended {record.status}")
+    if model is None:
+        if record.config.model.name.startswith("user:"):
+            raise StoreError(
+                f"run {record.id} used a user model; pass an instance of it to load into"
+            )
+        spec = data_registry.load(record.config.data, record.seed, "cpu").spec
+        model = models.build(
+            record.config.model.name,
+            spec,
+            dropout=record.config.regularize.dropout,
+            **record.config.model.options,
+        )
+    model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    return model.to(device).eval()
+
+
+def _start_or_resume(store: Store, cfg: RunConfig) -> RunRecord:
+    twin = store.find_run(cfg.hash(), ("interrupted",))
+    if twin is not None and (twin.dir / RESUME_FILE).exists():
+        done = len(torch.load(twin.dir / RESUME_FILE, weights_only=True)["epochs"])
+        store.truncate_epochs(twin.id, done)
+        store.reopen_run(twin.id)
+        return store.get_run(twin.id)
+    return store.create_run(cfg, capture_env())
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so a killed run is stored `interrupted`, not `running`."""
+    if os.name != "posix" or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
