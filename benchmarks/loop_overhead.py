@@ -47,7 +47,10 @@ def hand_loop(model: torch.nn.Module, ds: data.Dataset, epochs: int, bs: int, fu
         model.eval()
         with torch.inference_mode():
             val_logits = model(ds.x_val)
-            _ = F.cross_entropy(val_logits, ds.y_val).item(), (val_logits.argmax(1) == ds.y_val).float().mean().item()
+            _ = (
+                F.cross_entropy(val_logits, ds.y_val).item(),
+                (val_logits.argmax(1) == ds.y_val).float().mean().item(),
+            )
     return (time.perf_counter() - t0) / epochs
 
 
@@ -63,12 +66,23 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
     threads = set_threads(None)
-    print(f"torch {torch.__version__}, {threads} threads, {args.epochs} epochs x {args.repeats} repeats")
-    print(f"{'model':8} {'fit s/ep':>10} {'hand(fused) s/ep':>17} {'ratio':>7} {'hand(default) s/ep':>19} {'ratio':>7}")
+    print(
+        f"torch {torch.__version__}, {threads} threads, {args.epochs} epochs x {args.repeats} repeats"
+    )
+    print(
+        f"{'model':8} {'fit s/ep':>10} {'hand(fused) s/ep':>17} {'ratio':>7} {'hand(default) s/ep':>19} {'ratio':>7}"
+    )
     for name in ("mlp", "cnn"):
         cfg = RunConfig.model_validate(
-            {"data": {"name": "mnist1d"}, "model": {"name": name},
-             "train": {"epochs": args.epochs, "batch_size": args.batch_size, "checkpoint": "none"}}
+            {
+                "data": {"name": "mnist1d"},
+                "model": {"name": name},
+                "train": {
+                    "epochs": args.epochs,
+                    "batch_size": args.batch_size,
+                    "checkpoint": "none",
+                },
+            }
         )
         ds = data.load(cfg.data, cfg.seed)
         times: dict[str, list[float]] = {"fit": [], "fused": [], "default": []}
@@ -79,7 +93,9 @@ def main() -> None:
                 if kind == "fit":
                     times[kind].append(fit_loop(model, ds, cfg))
                 else:
-                    times[kind].append(hand_loop(model, ds, args.epochs, args.batch_size, kind == "fused"))
+                    times[kind].append(
+                        hand_loop(model, ds, args.epochs, args.batch_size, kind == "fused")
+                    )
         med = {k: statistics.median(v) for k, v in times.items()}
         print(
             f"{name:8} {med['fit']:10.4f} {med['fused']:17.4f} {med['fit'] / med['fused']:7.3f}"

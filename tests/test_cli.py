@@ -78,3 +78,47 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
         [sys.executable, "-m", "trainlab", "models"], capture_output=True, text=True
     )
     assert listing.returncode == 0 and "resnet" in listing.stdout
+
+
+def test_killed_run_is_found_interrupted_and_resumes(tmp_path: Path) -> None:
+    """SIGKILL a `trainlab run` mid-training: the next open marks it interrupted; a rerun resumes."""
+    import os
+    import signal
+    import time
+
+    store = tmp_path / "killed"
+    args = [
+        sys.executable,
+        "-m",
+        "trainlab",
+        "run",
+        "--data",
+        "moons",
+        "--model",
+        "mlp",
+        "--epochs",
+        "400",
+        "train.checkpoint=every_epoch",
+        "data.options.n=4000",
+        "--store",
+        str(store),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        runs = Store(store).list_runs() if (store / "trainlab.db").exists() else []
+        if runs and len(Store(store).epochs(runs[0].id)) >= 2:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (run,) = Store(store).list_runs()
+    assert run.status == "interrupted"
+    done = len(Store(store).epochs(run.id))
+    assert done >= 2
+    proc = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    resumed = json.loads(proc.stdout)
+    assert resumed["id"] == run.id and resumed["status"] == "finished"
+    assert resumed["epochs"] == 400

@@ -16,7 +16,11 @@ from conftest import BoringModel, make_blobs
 
 def cfg(**over: object) -> RunConfig:
     base = RunConfig.model_validate(
-        {"train": {"epochs": 4, "batch_size": 32}, "optim": {"lr": 0.01}}
+        {
+            "train": {"epochs": 4, "batch_size": 32},
+            "optim": {"lr": 0.01},
+            "schedule": {"name": "constant"},
+        }
     )
     return base.with_overrides(dict(over))
 

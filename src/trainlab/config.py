@@ -64,7 +64,8 @@ class ModelConfig(_Strict):
 
 class OptimConfig(_Strict):
     name: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adam"
-    lr: float = Field(1e-3, gt=0.0, le=10.0)
+    # Defaults are a recipe measured on the built-in data (mnist1d CNN 0.94, digits CNN 0.98).
+    lr: float = Field(1e-2, gt=0.0, le=10.0)
     momentum: float = Field(0.0, ge=0.0, lt=1.0)  # sgd and rmsprop
     nesterov: bool = False  # sgd only, needs momentum > 0
     betas: tuple[float, float] = (0.9, 0.999)  # adam, adamw
@@ -84,7 +85,7 @@ class OptimConfig(_Strict):
 class ScheduleConfig(_Strict):
     name: Literal[
         "constant", "step", "exponential", "cosine", "onecycle", "warmup_cosine", "plateau"
-    ] = "constant"
+    ] = "cosine"
     options: dict[str, float] = Field(default_factory=dict)
     warmup: int = Field(0, ge=0)  # epochs of linear warm-up (warmup_cosine; others ignore it)
 
@@ -98,8 +99,8 @@ class RegularizeConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    epochs: int = Field(10, ge=1, le=100_000)
-    batch_size: int = Field(128, ge=1)
+    epochs: int = Field(40, ge=1, le=100_000)
+    batch_size: int = Field(100, ge=1)  # samples per optimizer step
     device: str = "cpu"  # cpu, cuda, cuda:N, mps or auto
     threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = cores available
     early_stopping: int | None = Field(None, ge=1)  # patience in epochs on val_acc

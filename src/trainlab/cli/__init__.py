@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from trainlab.cli.app import app
@@ -15,6 +14,8 @@ from trainlab.errors import TrainlabError
 
 # Sub-command modules register themselves on `app` when imported.
 from trainlab.cli import runs as _runs  # noqa: F401  isort: skip
+from trainlab.cli import inspect as _inspect  # noqa: F401  isort: skip
+from trainlab.cli import search as _search  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
 
@@ -26,12 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     except TrainlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # a usage error: unknown option, missing argument
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
         return 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         return 130
     except KeyboardInterrupt:

@@ -30,8 +30,15 @@ SUMMARY_KEYS = (
 
 
 class _EpochBar(Callback):
+    """Advances a Rich bar per epoch; the bar first shows at the first step, so an error while the
+    data or model is prepared prints its one line alone."""
+
     def __init__(self, progress: Progress, task: Any) -> None:
         self.progress, self.task = progress, task
+
+    def on_step(self, step: int, model: nn.Module, loss: Any) -> None:
+        if not self.progress.live.is_started:
+            self.progress.start()
 
     def on_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float]) -> None:
         self.progress.update(
@@ -55,6 +62,12 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Shortcut for seed=...")] = None,
     name: Annotated[
         str | None, typer.Option(help="Run name (does not change the config hash)")
+    ] = None,
+    record_every: Annotated[
+        int | None,
+        typer.Option(
+            "--record", help="Flight recorder: per-layer stats every N steps, saved with the run"
+        ),
     ] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -83,13 +96,25 @@ def run(
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),
     )
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(
-            f"{cfg.model.name} on {cfg.data.name}", total=cfg.train.epochs, info=""
-        )
-        result = run_experiment(cfg, st, [_EpochBar(progress, task)])
+    progress = Progress(*columns, console=err, transient=True)
+    task = progress.add_task(
+        f"{cfg.model.name} on {cfg.data.name}", total=cfg.train.epochs, info=""
+    )
+    callbacks: list[Callback] = [_EpochBar(progress, task)]
+    if record_every is not None:
+        from trainlab.inspect.recorder import Recorder
+
+        recorder = Recorder(every=record_every)
+        callbacks.append(recorder)
+    try:
+        result = run_experiment(cfg, st, callbacks)
+    finally:
+        if progress.live.is_started:  # Progress.stop() prints a newline on a non-terminal
+            progress.stop()
     record = result.record
     assert record is not None
+    if record_every is not None:
+        recorder.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
     if as_json:
         print_json(record.as_dict())
         return

@@ -94,6 +94,9 @@ def build_schedule(
             pct_start=o.get("pct_start", 0.3),
             div_factor=o.get("div_factor", 25.0),
             final_div_factor=o.get("final_div_factor", 1e4),
+            # LR only: cycling momentum would give plain SGD momentum and override Adam's betas,
+            # so an optimizer comparison would no longer compare what it names.
+            cycle_momentum=False,
         )
         return Schedule(one, per_batch=True)
     if cfg.name == "warmup_cosine":

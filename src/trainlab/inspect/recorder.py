@@ -1,0 +1,190 @@
+"""Flight recorder: a training callback that, every N steps, records per-layer activation stats,
+gradient and weight norms and the update-to-weight ratio; `save` writes them beside the run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainlab.errors import ConfigError, StoreError
+from trainlab.inspect.probes import Probe, default_layers, select_modules
+from trainlab.inspect.streaming import BINS, Histogram
+from trainlab.train.loop import Callback, History
+
+DEFAULT_EVERY = 25  # steps between records; overhead measured in benchmarks/recorder_overhead.py
+MAX_RECORDS = 400  # then every other record is dropped and the interval doubles (bounded memory)
+RECORD_FILE, META_FILE = "recorder.npz", "recorder.json"
+STATS = ("act_mean", "act_std", "act_near_zero", "grad_norm", "weight_norm", "update_ratio")
+
+
+@dataclass
+class FlightRecord:
+    """What a recorder saw. Arrays are (S, L): S recorded steps × L layers; histograms (S, L, bins)
+    over each record's own range [hist_low, hist_high]."""
+
+    every: int
+    layers: list[str]
+    steps: np.ndarray  # (S,) optimizer steps, 1-based
+    stats: dict[str, np.ndarray]  # STATS name -> (S, L)
+    hist_counts: np.ndarray  # (S, L, bins) int64
+    hist_low: np.ndarray  # (S, L)
+    hist_high: np.ndarray  # (S, L)
+
+    def save(self, folder: Path) -> Path:
+        """Write recorder.npz (arrays) and recorder.json (layers, interval) into `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "steps": self.steps,
+            "hist_counts": self.hist_counts,
+            "hist_low": self.hist_low,
+            "hist_high": self.hist_high,
+            **self.stats,
+        }
+        np.savez_compressed(folder / RECORD_FILE, **arrays)  # type: ignore[arg-type]
+        meta = {"every": self.every, "layers": self.layers, "stats": list(STATS)}
+        (folder / META_FILE).write_text(json.dumps(meta, indent=1))
+        return folder / RECORD_FILE
+
+
+def load_record(folder: Path) -> FlightRecord:
+    """Read a run folder's flight record; StoreError if the run was not recorded."""
+    path, meta_path = folder / RECORD_FILE, folder / META_FILE
+    if not path.exists() or not meta_path.exists():
+        raise StoreError(
+            f"{folder} has no flight record ({RECORD_FILE}); train with `trainlab run --record N` "
+            "or pass a config to `trainlab inspect recorder`"
+        )
+    meta = json.loads(meta_path.read_text())
+    with np.load(path) as z:
+        return FlightRecord(
+            every=int(meta["every"]),
+            layers=list(meta["layers"]),
+            steps=z["steps"],
+            stats={k: z[k] for k in STATS},
+            hist_counts=z["hist_counts"],
+            hist_low=z["hist_low"],
+            hist_high=z["hist_high"],
+        )
+
+
+class Recorder(Callback):
+    """Every `every` optimizer steps, per layer: activation mean / std / share near zero (from the
+    training forward of that step), gradient norm, weight norm and ‖Δw‖/‖w‖ of that step.
+
+    Hooks are attached only for the forward of a recording step (at the end of the step before,
+    when the weights are also copied for the update ratio), so other steps cost nothing.
+    `layers` are module names (default: `default_layers(model)`); norms are over all parameters
+    of a layer, weights and biases together.
+    """
+
+    def __init__(
+        self, every: int = DEFAULT_EVERY, layers: list[str] | None = None, bins: int = BINS
+    ) -> None:
+        if every < 1:
+            raise ConfigError(f"recorder every={every}: must be a number of steps >= 1")
+        self.every, self.bins = every, bins
+        self.layers = layers
+        self._params: list[list[nn.Parameter]] = []
+        self._probe: Probe | None = None
+        self._before: list[list[torch.Tensor]] | None = None
+        self._steps: list[int] = []
+        self._rows: list[np.ndarray] = []  # each (len(STATS), L)
+        self._hists: list[list[Histogram]] = []
+
+    def _setup(self, model: nn.Module) -> None:
+        self.layers = self.layers or default_layers(model)
+        modules = select_modules(model, self.layers)
+        self._params = [
+            [p for p in modules[n].parameters() if p.requires_grad] for n in self.layers
+        ]
+
+    def on_step(self, step: int, model: nn.Module, loss: torch.Tensor) -> None:
+        if not self._params:
+            self._setup(model)
+        if self._probe is not None and step % self.every == 0:
+            self._record(step)
+        self._disarm()
+        if (step + 1) % self.every == 0:
+            self._arm(model)
+
+    def on_end(self, model: nn.Module, history: History) -> None:
+        self._disarm()
+
+    def _arm(self, model: nn.Module) -> None:
+        with torch.no_grad():
+            self._before = [[p.detach().clone() for p in ps] for ps in self._params]
+        assert self.layers is not None
+        self._probe = Probe(
+            model, names=self.layers, bins=self.bins, training_only=True, warn=False
+        )
+        self._probe.attach()
+
+    def _disarm(self) -> None:
+        if self._probe is not None:
+            self._probe.detach()
+        self._probe, self._before = None, None
+
+    def _record(self, step: int) -> None:
+        assert self._probe is not None and self._before is not None and self.layers is not None
+        row = np.full((len(STATS), len(self.layers)), np.nan)
+        hists = []
+        with torch.no_grad():
+            for j, (name, params, before) in enumerate(
+                zip(self.layers, self._params, self._before, strict=True)
+            ):
+                s = self._probe.stats[name]
+                if s.calls:
+                    row[0:3, j] = s.moments.mean, s.moments.std, s.moments.near_zero_share
+                grads = [p.grad for p in params if p.grad is not None]
+                row[3, j] = _norm(grads) if grads else math.nan
+                w0 = _norm(before)
+                row[4, j] = _norm(params)
+                row[5, j] = _norm([p - b for p, b in zip(params, before, strict=True)]) / w0
+                hists.append(s.hist)
+        self._steps.append(step)
+        self._rows.append(row)
+        self._hists.append(hists)
+        if len(self._steps) >= MAX_RECORDS:
+            self._steps, self._rows = self._steps[1::2], self._rows[1::2]
+            self._hists = self._hists[1::2]
+            self.every *= 2
+
+    def record(self) -> FlightRecord:
+        """Everything recorded so far as arrays."""
+        layers = list(self.layers or [])
+        s, n_layers = len(self._steps), len(layers)
+        rows = np.stack(self._rows) if self._rows else np.zeros((0, len(STATS), n_layers))
+        counts = np.zeros((s, n_layers, self.bins), dtype=np.int64)
+        low, high = np.full((s, n_layers), np.nan), np.full((s, n_layers), np.nan)
+        for i, hists in enumerate(self._hists):
+            for j, h in enumerate(hists):
+                if h.counts.size:
+                    counts[i, j], low[i, j], high[i, j] = h.counts, h.low, h.high
+        return FlightRecord(
+            every=self.every,
+            layers=layers,
+            steps=np.asarray(self._steps, dtype=np.int64),
+            stats={k: rows[:, i, :] for i, k in enumerate(STATS)},
+            hist_counts=counts,
+            hist_low=low,
+            hist_high=high,
+        )
+
+    def save(self, folder: Path) -> Path:
+        """Write the record into `folder` (a run's folder); `load_record(folder)` reads it back."""
+        return self.record().save(folder)
+
+
+def _norm(tensors: Sequence[torch.Tensor]) -> float:
+    """Global L2 norm of a list of tensors (0 for an empty list)."""
+    if not tensors:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack([t.norm() for t in tensors])))

@@ -1,0 +1,127 @@
+"""What an inspection looks at (a finished run's model from its checkpoint, or a config trained
+first) and where its output goes: figures and tables in a study folder, copies in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure as MplFigure
+from torch import nn
+
+from trainlab import data as data_registry
+from trainlab.config import RunConfig
+from trainlab.data.spec import Dataset
+from trainlab.errors import StoreError
+from trainlab.plots.style import save_figure
+from trainlab.track.store import RunRecord, Store
+from trainlab.track.summary import Figure, Summary
+from trainlab.train.experiment import load_model, run
+from trainlab.train.loop import Callback
+
+RUN_SUBDIR = "inspect"  # figures are copied to <run dir>/inspect/<kind>/
+
+
+@dataclass
+class Target:
+    """A trained model with its data, config, stored run and per-epoch metrics."""
+
+    model: nn.Module
+    dataset: Dataset
+    cfg: RunConfig
+    record: RunRecord | None
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        opts = self.cfg.model.options
+        depth = f"-{opts['depth']}" if "depth" in opts else ""
+        return f"{self.cfg.model.name}{depth}"
+
+    def runs(self) -> dict[str, RunRecord]:
+        """The stored run under its label (empty if the model was never stored)."""
+        return {self.label: self.record} if self.record is not None else {}
+
+
+def study_name(kind: str, target: Target) -> str:
+    """One inspection study per kind and run: inspecting a run again replaces its figures."""
+    ref = target.record.id if target.record is not None else target.cfg.hash()
+    return f"{kind}-{ref}"
+
+
+def from_run(store: Store, run_id: str, device: str = "cpu") -> Target:
+    """Load a finished run's model (checkpoint) and its data split (same seed)."""
+    record = store.get_run(run_id)
+    if record.status != "finished":
+        raise StoreError(f"run {record.id} is {record.status}; inspect a finished run")
+    model = load_model(record, device)
+    dataset = data_registry.load(record.config.data, record.seed, device)
+    return Target(model, dataset, record.config, record, store.epochs(record.id))
+
+
+def from_config(
+    cfg: RunConfig, store: Store, callbacks: Sequence[Callback] = (), reuse: bool = False
+) -> Target:
+    """Train `cfg` into the store (or, with `reuse`, load a finished run of the same config)."""
+    if reuse and not callbacks:
+        twin = store.find_run(cfg.hash(), ("finished",))
+        if twin is not None and (twin.dir / "model.pt").exists():
+            return from_run(store, twin.id, str(cfg.train.device).replace("auto", "cpu"))
+    result = run(cfg, store, callbacks)
+    if result.history.status != "finished":
+        raise StoreError(
+            f"training {cfg.model.name} on {cfg.data.name} ended {result.history.status}"
+        )
+    return Target(result.model.eval(), result.dataset, cfg, result.record, result.history.epochs)
+
+
+@dataclass
+class Inspection:
+    """What an inspection returns: its Summary and where the study is stored."""
+
+    summary: Summary
+    study_id: str
+    dir: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return {"study_id": self.study_id, "dir": str(self.dir), **self.summary.to_json()}
+
+
+class Output:
+    """An inspection study: figures and tables in its folder, each figure also copied into the
+    folder of every linked run; `finish` stores the Summary for the report."""
+
+    def __init__(
+        self, store: Store, kind: str, name: str, config: dict[str, Any], runs: dict[str, RunRecord]
+    ) -> None:
+        self.store, self.kind = store, kind
+        self.study = store.open_study(name, kind, config)
+        self.dir = self.study.dir
+        self.runs = runs
+        for variant, record in runs.items():
+            store.link(self.study.id, record.id, variant)
+        self.figures: list[Figure] = []
+
+    def figure(self, fig: MplFigure, stem: str, title: str, caption: str = "") -> Path:
+        """Save `fig` as PNG + SVG in the study folder (and copies in the run folders)."""
+        png = save_figure(fig, self.dir / stem)
+        for record in self.runs.values():
+            dest = record.dir / RUN_SUBDIR / self.kind.removeprefix("inspect-")
+            dest.mkdir(parents=True, exist_ok=True)
+            for suffix in (".png", ".svg"):
+                shutil.copy2(png.with_suffix(suffix), dest / (stem + suffix))
+        self.figures.append(Figure(title, png.name, caption))
+        return png
+
+    def finish(self, summary: Summary) -> Inspection:
+        summary.figures = self.figures
+        summary.run_ids = [r.id for r in self.runs.values()]
+        summary.write_tables(self.dir)
+        (self.dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=1, default=str))
+        self.store.finish_study(self.study.id, summary.to_json())
+        return Inspection(summary, self.study.id, self.dir)

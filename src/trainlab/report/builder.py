@@ -1,0 +1,328 @@
+"""Stored studies and runs -> one self-contained HTML file (figures inline, nothing from the network).
+
+Reads the store only (no training); the same store and selection give a byte-identical file.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment as Jinja
+from jinja2 import PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from trainlab.errors import StoreError
+from trainlab.report import figures
+from trainlab.report.select import Selection, select
+from trainlab.report.views import (
+    Cell,
+    Environment,
+    Fact,
+    FigureView,
+    Numbering,
+    TableView,
+    Verdict,
+    as_yaml,
+    flatten,
+    fmt,
+    verdict,
+)
+from trainlab.track.store import RunRecord, Store, StudyRecord
+from trainlab.track.summary import Summary
+
+GROUPS = {"studies": "Studies", "searches": "Searches", "inspections": "Inspections"}
+RUN_METRICS = ("best_val_acc", "val_acc", "test_acc", "test_loss", "ece", "epochs", "train_seconds")
+MARKS = {"better": "▲", "worse": "▼", "noise": "≈", "info": "●"}  # verdict tone -> marker
+MAX_DATA_CHARS = 8000  # a study's raw numbers are shown inline up to this size
+# Opens every <details> for printing (configs belong on paper) and closes them again after.
+PRINT_SCRIPT = (
+    "(function(){var shut=[];"
+    "addEventListener('beforeprint',function(){document.querySelectorAll('details:not([open])')"
+    ".forEach(function(d){d.open=true;shut.push(d);});});"
+    "addEventListener('afterprint',function(){shut.forEach(function(d){d.open=false;});shut=[];});"
+    "})();"
+)
+
+
+@dataclass
+class Section:
+    """One study, search, inspection or run: words, verdicts, tables, figures, configs."""
+
+    anchor: str
+    title: str
+    kind: str
+    facts: list[Fact]
+    number: str = ""
+    paragraphs: list[str] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    tables: list[TableView] = field(default_factory=list)
+    figures: list[FigureView] = field(default_factory=list)
+    runs: TableView | None = None  # the runs behind the numbers, one row each
+    shared_config: str = ""  # config fields all those runs share (the rest are table columns)
+    config: str = ""  # a run's full config, or a study's settings, as YAML
+    data: str = ""  # a study's raw numbers as JSON when small enough
+    problem: str = ""
+
+
+@dataclass
+class Group:
+    key: str
+    title: str
+    number: str = ""
+    sections: list[Section] = field(default_factory=list)
+    compare: TableView | None = None  # runs group: the chosen runs side by side
+    compare_shared: str = ""
+
+    @property
+    def anchor(self) -> str:
+        return f"group-{self.key}"
+
+
+@dataclass
+class Report:
+    title: str
+    facts: list[Fact]
+    findings: list[tuple[Section, Verdict]]
+    groups: list[Group]
+    environments: list[Environment]
+    warnings: list[str]
+
+
+def build_report(store: Store, selection: Selection, title: str | None = None) -> Report:
+    """Gather every section of the report from the store (no files are written)."""
+    b = _Builder(store, {r.id for r in selection.runs})
+    groups = {key: Group(key, name) for key, name in GROUPS.items()}
+    for study in selection.studies:
+        groups[_group_of(study.kind)].sections.append(b.study(study))
+    run_group = Group("runs", "Runs")
+    run_group.sections = [b.run(r) for r in selection.runs]
+    if len(selection.runs) > 1:
+        run_group.compare, run_group.compare_shared = b.runs_table(
+            "The chosen runs side by side", [("", r) for r in selection.runs]
+        )
+    chosen = [g for g in (*groups.values(), run_group) if g.sections]
+    for i, group in enumerate(chosen, start=1):
+        group.number = str(i)
+        for j, section in enumerate(group.sections, start=1):
+            section.number = f"{i}.{j}"
+    findings = [(s, v) for g in chosen for s in g.sections for v in s.verdicts]
+    times = [s.created for s in selection.studies] + [r.created for r in selection.runs]
+    facts = [
+        Fact("contents", f"{len(selection.studies)} studies, {len(selection.runs)} runs"),
+        Fact("latest result", _when(max(times))),
+        Fact("store", str(store.root)),
+        Fact("built with", f"trainlab {_version()}"),
+    ]
+    envs = list(b.envs.values())
+    return Report(title or "trainlab report", facts, findings, chosen, envs, b.warnings)
+
+
+def render(report: Report) -> str:
+    """The report as one HTML document (Jinja2, autoescape on)."""
+    jinja = Jinja(
+        loader=PackageLoader("trainlab.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    digest = base64.b64encode(hashlib.sha256(PRINT_SCRIPT.encode()).digest()).decode()
+    csp = (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
+    )
+    return jinja.get_template("report.html").render(
+        report=report, csp=csp, script=Markup(PRINT_SCRIPT), marks=MARKS
+    )
+
+
+def write_report(
+    store: Store,
+    out: Path,
+    refs: Sequence[str] = (),
+    latest: bool = False,
+    everything: bool = False,
+    title: str | None = None,
+) -> Report:
+    """Select, build and write the report to `out`; returns it (its `warnings` name what is missing)."""
+    report = build_report(store, select(store, refs, latest, everything), title)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8", newline="\n") as f:
+        f.write(render(report))
+    return report
+
+
+class _Builder:
+    def __init__(self, store: Store, own_runs: set[str]) -> None:
+        self.store, self.own_runs = store, own_runs
+        self.num = Numbering()
+        self.envs: dict[str, Environment] = {}
+        self.warnings: list[str] = []
+
+    def study(self, study: StudyRecord) -> Section:
+        facts = [
+            Fact("kind", study.kind),
+            Fact("name", study.name),
+            Fact("id", study.id),
+            Fact("status", study.status),
+            Fact("created", _when(study.created)),
+            Fact("folder", str(study.dir)),
+        ]
+        section = Section(f"study-{_slug(study.id)}", study.name, study.kind, facts)
+        section.config = as_yaml(study.config) if study.config else ""
+        summary = _summary(study.summary)
+        if summary is None:
+            section.problem = f"This {study.kind} has no summary yet (status {study.status})."
+            self.warnings.append(f"{study.kind} {study.name} ({study.id}) has no summary")
+        else:
+            self._fill(section, study, summary)
+        pairs = self.store.study_runs(study.id)
+        linked = {r.id for _, r in pairs}
+        for rid in summary.run_ids if summary else []:
+            if rid in linked:
+                continue
+            try:
+                pairs.append(("", self.store.get_run(rid)))
+            except StoreError:
+                self.warnings.append(f"{study.name}: run {rid} is no longer in the store")
+            linked.add(rid)
+        if pairs:
+            section.runs, section.shared_config = self.runs_table(
+                f"Runs behind {study.name}", pairs
+            )
+        return section
+
+    def _fill(self, section: Section, study: StudyRecord, summary: Summary) -> None:
+        section.title = summary.title or study.name
+        section.paragraphs = list(summary.text)
+        section.verdicts = [verdict(v) for v in summary.verdicts]
+        section.tables = [
+            self.num.table(t.title, t.columns, t.rows, t.note) for t in summary.tables
+        ]
+        for fig in summary.figures:
+            try:
+                image, problem = figures.load_png(study.dir, fig.file), ""
+            except ValueError as exc:
+                image, problem = None, f"Figure not shown: {exc}."
+                self.warnings.append(f"{study.name}: {exc}")
+            section.figures.append(self.num.figure(fig.title, fig.caption, image, problem))
+        if summary.data:
+            text = json.dumps(summary.data, indent=1, default=str)
+            section.data = text if len(text) <= MAX_DATA_CHARS else ""
+
+    def run(self, run: RunRecord) -> Section:
+        c, env = run.config, self.env(run)
+        seconds = "" if run.seconds is None else f"{run.seconds:.1f} s"
+        facts = [
+            Fact("id", run.id),
+            Fact("status", run.status),
+            Fact("data", _named(c.data.name, c.data.options)),
+            Fact("model", _named(c.model.name, c.model.options)),
+            Fact("optimizer", f"{c.optim.name}, lr {fmt(c.optim.lr)}"),
+            Fact("schedule", c.schedule.name),
+            Fact("epochs × batch", f"{c.train.epochs} × {c.train.batch_size}"),
+            Fact("seed", str(run.seed)),
+            Fact("config hash", run.config_hash),
+            Fact("created", _when(run.created)),
+            Fact("duration", seconds),
+            Fact("environment", env.label, f"#{env.anchor}"),
+        ]
+        section = Section(f"run-{_slug(run.id)}", f"Run {run.name}", "run", facts)
+        section.problem = f"Error: {run.error}" if run.error else ""
+        section.config = as_yaml(c.model_dump(mode="json"))
+        scalars = [[k, v] for k, v in run.summary.items() if isinstance(v, (int, float, str))]
+        if scalars:
+            section.tables.append(
+                self.num.table(f"Final metrics of run {run.id}", ["metric", "value"], scalars)
+            )
+        image = figures.learning_curves(self.store.epochs(run.id), f"{run.name} ({run.id})")
+        if image is not None:
+            caption = "Per-epoch loss and accuracy on the training and validation splits, drawn from the stored epochs."
+            section.figures.append(
+                self.num.figure(f"Learning curves of run {run.id}", caption, image)
+            )
+        return section
+
+    def runs_table(self, title: str, pairs: list[tuple[str, RunRecord]]) -> tuple[TableView, str]:
+        """One row per run: identity, the config fields that differ, final metrics, environment.
+        Returns the table and the config fields every run shares (as YAML)."""
+        flat = [
+            flatten(r.config.model_dump(mode="json", exclude={"name", "seed"})) for _, r in pairs
+        ]
+        keys = list(dict.fromkeys(k for f in flat for k in f))
+        differing = [k for k in keys if len({json.dumps(f.get(k)) for f in flat}) > 1]
+        shared = {k: flat[0][k] for k in keys if k not in differing}
+        metrics = [m for m in RUN_METRICS if any(m in r.summary for _, r in pairs)]
+        with_variant = any(v for v, _ in pairs)
+        columns = ["run", "name", *(["variant"] if with_variant else []), "seed", "status"]
+        columns += [*differing, *metrics, "env"]
+        rows = []
+        for (variant, run), config in zip(pairs, flat, strict=True):
+            env = self.env(run)
+            link = f"#run-{_slug(run.id)}" if run.id in self.own_runs else ""
+            row: list[Any] = [Cell(run.id, False, link), run.name]
+            row += [variant] if with_variant else []
+            row += [run.seed, run.status, *(config.get(k) for k in differing)]
+            row += [run.summary.get(m) for m in metrics]
+            row.append(Cell(env.label, False, f"#{env.anchor}"))
+            rows.append(row)
+        note = "Each run's full config: the fields in the table plus the shared fields below it."
+        return self.num.table(title, columns, rows, note), as_yaml(shared) if shared else ""
+
+    def env(self, run: RunRecord) -> Environment:
+        key = json.dumps(run.env, sort_keys=True, default=str)
+        if key not in self.envs:
+            label = _label(len(self.envs))
+            facts = [Fact(k, fmt(v)) for k, v in run.env.items() if k != "packages"]
+            packages = [Fact(k, str(v)) for k, v in dict(run.env.get("packages") or {}).items()]
+            self.envs[key] = Environment(f"env-{label.lower()}", label, facts, packages)
+        env = self.envs[key]
+        if run.id not in env.run_ids:
+            env.run_ids.append(run.id)
+        return env
+
+
+def _summary(raw: dict[str, Any]) -> Summary | None:
+    """The stored Summary, ignoring fields this version does not know; None if there is none."""
+    if not raw or "kind" not in raw:
+        return None
+    known = {f.name for f in dataclasses.fields(Summary)}
+    return Summary.from_json({k: v for k, v in raw.items() if k in known})
+
+
+def _group_of(kind: str) -> str:
+    if kind == "search":
+        return "searches"
+    return "inspections" if kind.startswith("inspect") else "studies"
+
+
+def _named(name: str, options: dict[str, Any]) -> str:
+    opts = ", ".join(f"{k}={fmt(v)}" for k, v in options.items())
+    return f"{name} ({opts})" if opts else name
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
+
+
+def _label(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else f"E{i + 1}"
+
+
+def _version() -> str:
+    from trainlab import __version__
+
+    return __version__

@@ -1,0 +1,107 @@
+"""The objective of a search: trial -> RunConfig -> one stored trainlab run -> objective value.
+
+The value is the best per-epoch value of the metric (e.g. the highest `val_acc` of the run, the
+same number as the run's `best_val_acc`); per-epoch values are reported for pruning. Test metrics
+are stored on the trial for the table, never used to choose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from torch import nn
+
+from trainlab.config import RunConfig
+from trainlab.search.space import SearchSpace
+from trainlab.search.storage import worker_tag
+from trainlab.track.store import Store
+from trainlab.train.experiment import run
+from trainlab.train.loop import Callback, StopTraining
+
+EPOCH_METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
+RESET_ATTRS = ("run_id", "epochs", "pruned_epoch", "status", "error", "interrupted", "test_acc")
+
+
+class TrialError(Exception):
+    """A trial that cannot give a value (a run diverged before its first epoch, or failed)."""
+
+
+class NotAGridPoint(Exception):
+    """A grid-search worker was handed a fresh trial after the grid ran out: it is skipped."""
+
+
+class _Reporter(Callback):
+    """Reports the metric after every epoch and stops the run when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial, self.metric = trial, metric
+
+    def on_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float]) -> None:
+        value = metrics[self.metric]
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            raise StopTraining("pruned", f"pruned after epoch {epoch} ({self.metric}={value:.4f})")
+
+
+class Objective:
+    """Callable for `study.optimize`: runs one trial as a trainlab run linked to the study."""
+
+    def __init__(
+        self,
+        base: RunConfig,
+        space: SearchSpace,
+        store: Store,
+        study_id: str,
+        name: str,
+        metric: str = "val_acc",
+        maximize: bool = True,
+        grid: bool = False,
+    ) -> None:
+        self.base, self.space, self.store, self.study_id = base, space, store, study_id
+        self.name, self.metric, self.maximize, self.grid = name, metric, maximize, grid
+
+    def config(self, trial: optuna.Trial) -> RunConfig:
+        overrides: dict[str, Any] = self.space.suggest(trial, self.base)
+        return self.base.with_overrides({**overrides, "name": f"{self.name}-trial-{trial.number}"})
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker_tag(trial.number))
+        for key in RESET_ATTRS:  # a re-queued trial inherits its predecessor's attributes
+            if key in trial.user_attrs:
+                trial.set_user_attr(key, None)
+        if self.grid and "grid_point" not in trial.user_attrs:
+            trial.set_user_attr("skipped", "the grid was already exhausted")
+            trial.study.stop()
+            raise NotAGridPoint(f"trial {trial.number}: no grid point left")
+        cfg = self.config(trial)
+        try:
+            result = run(cfg, self.store, [_Reporter(trial, self.metric)])
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)  # re-queued when the search resumes
+            raise
+        except Exception as exc:
+            failed = self.store.find_run(cfg.hash(), ("failed",))
+            if failed is not None:
+                self._link(trial, failed.id)
+            trial.set_user_attr("error", str(exc).splitlines()[0] if str(exc) else repr(exc))
+            raise
+        record, history = result.record, result.history
+        assert record is not None
+        self._link(trial, record.id)
+        trial.set_user_attr("epochs", len(history.epochs))
+        trial.set_user_attr("status", history.status)
+        if history.status == "pruned":
+            trial.set_user_attr("pruned_epoch", len(history.epochs))
+            raise optuna.TrialPruned(history.reason)
+        values = [e[self.metric] for e in history.epochs]
+        if not values:
+            trial.set_user_attr("error", history.reason or history.status)
+            raise TrialError(f"run {record.id} {history.status}: {history.reason}")
+        if "test_acc" in record.summary:
+            trial.set_user_attr("test_acc", record.summary["test_acc"])
+        return max(values) if self.maximize else min(values)
+
+    def _link(self, trial: optuna.Trial, run_id: str) -> None:
+        trial.set_user_attr("run_id", run_id)
+        self.store.link(self.study_id, run_id, f"trial-{trial.number}")

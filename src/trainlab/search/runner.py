@@ -1,0 +1,261 @@
+"""`run_search`: check the space and settings, open (or resume) the Optuna study that sits beside a
+trainlab study, queue the grid, run the workers in processes, and write the results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from trainlab.config import RunConfig
+from trainlab.errors import ConfigError, TrainlabError
+from trainlab.search.objective import EPOCH_METRICS
+from trainlab.search.results import SearchResult, TrialRecord, write_results
+from trainlab.search.samplers import PRUNERS, check_method
+from trainlab.search.space import SearchSpace
+from trainlab.search.storage import (
+    JOURNAL_FILE,
+    count_done,
+    has_heartbeat,
+    open_storage,
+    recover_trials,
+    redact,
+)
+from trainlab.search.worker import STORAGE_ENV, run_worker
+from trainlab.track.store import Store
+from trainlab.track.summary import slug
+from trainlab.train.seed import threads_per_worker, worker_env
+
+Progress = Callable[[TrialRecord], None]
+
+
+@dataclass
+class SearchSettings:
+    """How to search. `trials` is the total budget over every (resumed) invocation."""
+
+    method: str = "tpe"  # grid | random | tpe | gp | cmaes
+    trials: int | None = None  # grid: at most the grid size (the default)
+    timeout: float | None = None  # seconds of wall time for this invocation
+    prune: str = "none"  # none | median | hyperband, on the per-epoch metric
+    workers: int = 1  # processes on this machine (the thread rule splits the cores)
+    seed: int = 0  # sampler seed (worker i uses seed + i * 10007)
+    metric: str = "val_acc"  # a per-epoch validation metric; test metrics never choose
+    direction: str | None = None  # default: maximize for *_acc, minimize for *_loss
+    name: str | None = None  # default: derived from base config, space and method (resumable)
+    storage: str | None = None  # database URL; default: a journal file in the trainlab store
+    stop_at: float | None = None  # end early once the best value reaches this
+
+    @property
+    def maximize(self) -> bool:
+        return self.resolved_direction() == "maximize"
+
+    def resolved_direction(self) -> str:
+        if self.direction is not None:
+            return self.direction
+        return "maximize" if self.metric.endswith("acc") else "minimize"
+
+
+def check_settings(s: SearchSettings, space: SearchSpace, base: RunConfig) -> None:
+    """One-line ConfigError for anything wrong before a single thing is written."""
+    if s.metric not in EPOCH_METRICS:
+        hint = " test metrics are never used to choose;" if s.metric.startswith("test") else ""
+        raise ConfigError(f"--metric {s.metric!r}:{hint} use one of {', '.join(EPOCH_METRICS)}")
+    if s.direction not in (None, "maximize", "minimize"):
+        raise ConfigError(f"--direction {s.direction!r}: use maximize or minimize")
+    if s.prune not in PRUNERS:
+        raise ConfigError(f"--prune {s.prune!r}: choose one of {', '.join(PRUNERS)}")
+    for flag, value in (("--trials", s.trials), ("--workers", s.workers), ("--timeout", s.timeout)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} {value!r}: must be positive")
+    if s.trials is None and s.timeout is None and s.method != "grid":
+        raise ConfigError(f"--method {s.method}: give a budget with --trials and/or --timeout")
+    if s.storage is not None and s.storage.startswith("sqlite") and s.workers > 1:
+        raise ConfigError(
+            f"--storage {s.storage} with --workers {s.workers}: SQLite locks under parallel "
+            "writers; use the default journal storage or PostgreSQL"
+        )
+    check_method(s.method, space)
+    space.check(base)
+
+
+def fingerprint(base: RunConfig, space: SearchSpace, s: SearchSettings) -> str:
+    """What may not change when a search resumes: base config, space, method, metric, direction."""
+    payload = [base.canonical_json(), space.raw, s.method, s.metric, s.resolved_direction()]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
+        :12
+    ]
+
+
+def default_name(base: RunConfig, space: SearchSpace, s: SearchSettings) -> str:
+    return f"{base.name}-{s.method}-{fingerprint(base, space, s)[:8]}"
+
+
+def run_search(
+    base: RunConfig,
+    space: SearchSpace,
+    settings: SearchSettings | None = None,
+    store: Store | None = None,
+    progress: Progress | None = None,
+) -> SearchResult:
+    """Run (or resume) a search and return its results; every trial is a stored trainlab run."""
+    s = settings or SearchSettings()
+    check_settings(s, space, base)
+    grid = space.grid_points(base, s.seed) if s.method == "grid" else None
+    budget = s.trials if grid is None else min(s.trials or len(grid), len(grid))
+    _dry_run(base, space, grid)
+    store = store or Store()
+    name = s.name or default_name(base, space, s)
+    fp = fingerprint(base, space, s)
+    for old in store.list_studies("search"):
+        if old.name == name and old.config.get("fingerprint") not in (None, fp):
+            raise ConfigError(_clash(name))
+    journal = store.root / "optuna" / f"{slug(name)}.{JOURNAL_FILE}"
+    storage = open_storage(s.storage, journal)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # trainlab reports trials itself
+    direction = (
+        optuna.study.StudyDirection.MAXIMIZE if s.maximize else optuna.study.StudyDirection.MINIMIZE
+    )
+    study = optuna.create_study(
+        storage=storage, study_name=name, direction=direction, load_if_exists=True
+    )
+    if study.user_attrs.setdefault("fingerprint", fp) != fp:
+        raise ConfigError(_clash(name))
+    study.set_user_attr("fingerprint", fp)
+    where = redact(s.storage) if s.storage else str(journal)
+    info = {**asdict(s), "name": name, "budget": budget, "storage": where, "fingerprint": fp}
+    info.update(direction=s.resolved_direction(), remote=s.storage is not None)
+    record = store.open_study(name, "search", {**info, "base": base.model_dump(mode="json")})
+    recover_trials(study, has_heartbeat(storage))
+    if grid is not None and not study.user_attrs.get("grid_queued"):
+        for i, point in enumerate(grid):
+            study.enqueue_trial(point, user_attrs={"grid_point": i}, skip_if_exists=True)
+        study.set_user_attr("grid_queued", len(grid))
+    trials = study.get_trials(deepcopy=False)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    remaining = None if budget is None else budget - count_done(trials) - running
+    spec = {
+        **info,
+        "storage": s.storage,
+        "remote": s.storage is not None,
+        "journal": str(journal),
+        "store": str(store.root),
+        "study_id": record.id,
+        "base": base.model_dump(mode="json"),
+        "space": space.raw,
+        "epochs": base.train.epochs,
+        "deadline": None if s.timeout is None else time.time() + s.timeout,
+    }
+    if remaining is None or remaining > 0:
+        shares = _shares(remaining, s.workers)
+        if len(shares) == 1:
+            callbacks = [] if progress is None else [_reporter(progress)]
+            run_worker(spec, 0, shares[0], callbacks)
+        else:
+            _run_processes(spec, shares, store.study_dir(record.id), study, progress)
+    return write_results(store, record.id, study, base, space, info)
+
+
+def _shares(remaining: int | None, workers: int) -> list[int | None]:
+    if remaining is None:
+        return [None] * workers
+    n = min(workers, remaining)
+    return [remaining // n + (i < remaining % n) for i in range(n)]
+
+
+def _run_processes(
+    spec: dict[str, Any],
+    shares: list[int | None],
+    folder: Path,
+    study: optuna.Study,
+    progress: Progress | None,
+) -> None:
+    """One process per share, threads capped before they import torch; report trials as they end."""
+    spec_path = folder / "worker-spec.json"
+    spec_path.write_text(json.dumps({**spec, "storage": None}, default=str))
+    env = worker_env(threads_per_worker(len(shares)))
+    if spec["storage"]:
+        env[STORAGE_ENV] = spec["storage"]  # never written to disk: it may hold a password
+    procs, logs = [], []
+    for i, share in enumerate(shares):
+        logs.append(folder / f"worker-{i}.log")
+        args = [
+            sys.executable,
+            "-m",
+            "trainlab.search",
+            str(spec_path),
+            str(i),
+            str(share).lower(),
+        ]
+        with logs[-1].open("w") as log:
+            procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
+    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    try:
+        while any(p.poll() is None for p in procs):
+            time.sleep(0.5)
+            seen = _report_new(study, seen, progress)
+    except KeyboardInterrupt:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        raise
+    _report_new(study, seen, progress)
+    for i, p in enumerate(procs):
+        if p.returncode != 0:
+            tail = [ln for ln in logs[i].read_text().splitlines() if ln.strip()][-1:] or [
+                "no output"
+            ]
+            raise TrainlabError(
+                f"search worker {i} exited with code {p.returncode} ({tail[0].strip()}); "
+                f"log: {logs[i]}; rerun the same command to resume"
+            )
+
+
+def _report_new(study: optuna.Study, seen: set[int], progress: Progress | None) -> set[int]:
+    for t in study.get_trials(deepcopy=False):
+        if t.state.is_finished() and t.number not in seen:
+            seen.add(t.number)
+            if progress is not None and not t.user_attrs.get("skipped"):
+                progress(TrialRecord.from_trial(t))
+    return seen
+
+
+def _reporter(progress: Progress) -> Callable[[optuna.Study, FrozenTrial], None]:
+    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+        if not trial.user_attrs.get("skipped"):
+            progress(TrialRecord.from_trial(trial))
+
+    return callback
+
+
+def _dry_run(base: RunConfig, space: SearchSpace, grid: list[dict[str, Any]] | None) -> None:
+    """Load the data and build the model of one point, so a bad model option fails before writing."""
+    from trainlab.train.experiment import prepare
+
+    point = dict(grid[0]) if grid else space.point(base)
+    try:
+        prepare(base.with_overrides(point))
+    except ConfigError as exc:
+        raise ConfigError(f"search space point {point}: {exc}") from None
+
+
+def _clash(name: str) -> str:
+    return (
+        f"search {name!r} exists with a different base config, space, method or metric; "
+        "give a new --name to start another search"
+    )

@@ -1,0 +1,97 @@
+"""One search worker: loads the shared Optuna study and runs trials until its share, the budget,
+the grid or the wall time runs out; `python -m trainlab.search` starts one in a process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from trainlab.config import validate
+from trainlab.search.objective import Objective
+from trainlab.search.samplers import make_pruner, make_sampler
+from trainlab.search.space import parse_space
+from trainlab.search.storage import count_done, open_storage
+from trainlab.track.store import Store
+
+STORAGE_ENV = "TRAINLAB_SEARCH_STORAGE"  # the database URL reaches workers here, never on disk
+SEED_STRIDE = 10_007  # worker i samples with seed + i * stride: workers never draw alike
+
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+
+def load_study(spec: dict[str, Any], index: int = 0) -> optuna.Study:
+    """The shared study with this worker's sampler and the search's pruner."""
+    url = None
+    if spec["remote"]:
+        url = spec.get("storage") or os.environ.get(STORAGE_ENV)
+    storage = open_storage(url, Path(spec["journal"]))
+    seed = (spec["seed"] + index * SEED_STRIDE) % 2**31
+    return optuna.load_study(
+        study_name=spec["name"],
+        storage=storage,
+        sampler=make_sampler(spec["method"], seed, spec["budget"]),
+        pruner=make_pruner(spec["prune"], spec["epochs"]),
+    )
+
+
+def run_worker(
+    spec: dict[str, Any],
+    index: int,
+    share: int | None,
+    callbacks: Sequence[TrialCallback] = (),
+) -> int:
+    """Run up to `share` trials (None: until budget or deadline); return how many ran."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = load_study(spec, index)
+    grid = spec["method"] == "grid"
+    objective = Objective(
+        base=validate(spec["base"]),
+        space=parse_space(spec["space"]),
+        store=Store(spec["store"]),
+        study_id=spec["study_id"],
+        name=spec["name"],
+        metric=spec["metric"],
+        maximize=spec["direction"] == "maximize",
+        grid=grid,
+    )
+    budget, deadline = spec["budget"], spec["deadline"]
+    ran = 0
+    while share is None or ran < share:
+        if deadline is not None and time.time() >= deadline:
+            break
+        trials = study.get_trials(deepcopy=False)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if budget is not None and count_done(trials) + running >= budget:
+            break  # several machines on one database: the others used the budget up
+        if grid and not any(t.state == TrialState.WAITING for t in trials):
+            break
+        if _reached(trials, spec.get("stop_at"), spec["direction"] == "maximize"):
+            break
+        study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=list(callbacks))
+        ran += 1
+    return ran
+
+
+def _reached(trials: Sequence[FrozenTrial], target: float | None, maximize: bool) -> bool:
+    values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if target is None or not values:
+        return False
+    return max(values) >= target if maximize else min(values) <= target
+
+
+def main(argv: list[str]) -> int:
+    spec_path, index, share = argv
+    spec = json.loads(Path(spec_path).read_text())
+    try:
+        run_worker(spec, int(index), None if share == "none" else int(share))
+    except KeyboardInterrupt:
+        return 130
+    return 0
