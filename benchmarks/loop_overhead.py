@@ -77,6 +77,7 @@ def main() -> None:
             {
                 "data": {"name": "mnist1d"},
                 "model": {"name": name},
+                "schedule": {"name": "constant"},  # the hand loop has no scheduler either
                 "train": {
                     "epochs": args.epochs,
                     "batch_size": args.batch_size,

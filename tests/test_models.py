@@ -4,6 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from trainlab.config import DataConfig
+from trainlab.data import list_datasets, load
 from trainlab.data.spec import DataSpec
 from trainlab.errors import ConfigError
 from trainlab.models import build, compatible, list_models
@@ -235,3 +237,30 @@ def test_gru_readouts(readout: str) -> None:
     width = {"flatten": 16 * 8 * 2, "last": 8 * 2, "mean": 8 * 2}[readout]
     assert model.features(batch(spec)).shape == (4, width)
     assert math.isclose(model.features.gru.dropout, 0.0)
+
+
+# Both registries: every model with every built-in dataset of a kind it takes.
+REGISTERED = [
+    (m.name, d.name)
+    for m in list_models()
+    for d in list_datasets()
+    if d.builtin and d.kind in m.kinds
+]
+
+
+@pytest.mark.parametrize(("name", "data_name"), REGISTERED)
+def test_every_model_runs_on_every_compatible_registered_dataset(name: str, data_name: str) -> None:
+    """Real batches forward and backward with finite gradients."""
+    ds = load(DataConfig(name=data_name), seed=0)
+    torch.manual_seed(0)
+    model = build(name, ds.spec, dropout=0.1)
+    logits = model(ds.x_train[:6])
+    assert logits.shape == (6, ds.spec.num_classes)
+    nn.functional.cross_entropy(logits, ds.y_train[:6]).backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_every_builtin_dataset_has_a_model() -> None:
+    kinds = {k for m in list_models() for k in m.kinds}
+    assert {d.kind for d in list_datasets() if d.builtin} <= kinds

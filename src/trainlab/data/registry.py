@@ -14,6 +14,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -103,16 +104,31 @@ def load(cfg: DataConfig, seed: int, device: str | torch.device = "cpu") -> Data
             raise ConfigError(
                 f"data.options.{key}: not an option of dataset {cfg.name!r}; allowed: {allowed}"
             )
-    raw = _load_raw(cfg.name, json.dumps(cfg.options, sort_keys=True, default=str))
+    options = json.dumps(cfg.options, sort_keys=True, default=str)
+    raw = _load_raw(cfg.name, options, _file_stamp(cfg.options.get("path")))
     return split(raw, cfg.val_fraction, seed).to(device)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_raw(name: str, options_json: str) -> Raw:
-    # Cached per process: a study worker runs many configs on the same data.
+def _load_raw(name: str, options_json: str, stamp: int) -> Raw:
+    # Cached per process (a study worker runs many configs on the same data); `stamp` changes
+    # when the user's files do, so an edited file is read again.
     raw = _DATASETS[name][1](**json.loads(options_json))
     _check_raw(name, raw)
     return raw
+
+
+def _file_stamp(path: object) -> int:
+    """Newest modification time (ns) under a user's data path; 0 for built-in data."""
+    if not isinstance(path, str):
+        return 0
+    p = Path(path).expanduser()
+    try:
+        if p.is_dir():
+            return max((f.stat().st_mtime_ns for f in p.rglob("*")), default=p.stat().st_mtime_ns)
+        return p.stat().st_mtime_ns
+    except OSError:
+        return 0  # missing: the loader reports it
 
 
 def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
