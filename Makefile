@@ -15,11 +15,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,tensorboard,mlflow]'  # exports are tested
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/trainlab run configs/mnist1d_cnn.yaml
+	$(BIN)/trainlab suite --budget quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments
@@ -33,11 +33,15 @@ test: lint
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
+test-browser: $(STAMP)
+	$(BIN)/pytest -m browser $(PYTEST_ARGS)
+
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow -n 2 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/loop_overhead.py
+	$(BIN)/python benchmarks/recorder_overhead.py
 
 clean:
 	rm -rf $(VENV) trainlab-runs .pytest_cache .mypy_cache .ruff_cache

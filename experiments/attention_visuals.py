@@ -49,7 +49,13 @@ def main() -> None:
             "model.name=transformer",
             "train.epochs=8" if a.quick else "train.epochs=30",
         ],
-        ["data.name=digits", "model.name=vit", "train.epochs=5" if a.quick else "train.epochs=30"],
+        [  # a ViT on 1,400 images wants a smaller lr and more steps than the defaults give
+            "data.name=digits",
+            "model.name=vit",
+            "optim.lr=0.001",
+            "train.batch_size=32",
+            *(["model.options.depth=2", "train.epochs=10"] if a.quick else ["train.epochs=40"]),
+        ],
     ]
     for items in setups:
         target = from_config(load_config(None, items), store, reuse=True)

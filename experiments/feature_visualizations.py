@@ -1,5 +1,6 @@
-"""Feature visualisations with trainlab: probes on your own module, then activation histograms,
-per-layer statistics and feature maps of zoo models trained on MNIST-1D and digits.
+"""Feature visualisations with trainlab: probes on your own module, the same module trained and
+inspected, then activation histograms, per-layer statistics and feature maps of zoo models with
+Dense, Conv, Residual, Inception and Attention blocks.
 
 Run: `.venv/bin/python experiments/feature_visualizations.py [--quick]`. Figures land in the
 study folders printed at the end (and in each run's `inspect/features/` folder).
@@ -16,10 +17,10 @@ from trainlab import Store, load_config
 from trainlab.inspect import Probe, from_config, inspect_features
 
 
-def probe_own_module() -> None:
-    """The Python API on a plain nn.Module: modules chosen by type, streaming stats only."""
+def own_module() -> nn.Module:
+    """A user's 1-D convnet for MNIST-1D signals (B, 1, 40) with tanh and GELU activations."""
     torch.manual_seed(0)
-    model = nn.Sequential(
+    return nn.Sequential(
         nn.Conv1d(1, 8, 5, padding=2),
         nn.Tanh(),
         nn.Conv1d(8, 8, 5, padding=2),
@@ -27,29 +28,43 @@ def probe_own_module() -> None:
         nn.Flatten(),
         nn.Linear(8 * 40, 10),
     )
+
+
+def probe_own_module(model: nn.Module) -> None:
+    """The Python API on a plain nn.Module: modules chosen by type, streaming stats only."""
     with Probe(model, types=(nn.Tanh, nn.GELU), keep=2) as probe, torch.no_grad():
         for _ in range(4):
             model(torch.randn(64, 1, 40))  # four batches stream into the same statistics
     for row in probe.table():
         print(
             f"  {row['layer']:>3} {row['kind']:5} mean {row['mean']:+.3f} std {row['std']:.3f} "
-            f"near-0 {row['near_zero']:.2f} saturated {row['saturated']:.2f} (range {row['min']:.2f}..{row['max']:.2f})"
+            f"near-0 {row['near_zero']:.2f} saturated {row['saturated']:.2f} "
+            f"(range {row['min']:.2f}..{row['max']:.2f})"
         )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--quick", action="store_true", help="fewer epochs: about a minute on 2 cores")
+    p.add_argument("--quick", action="store_true", help="fewer epochs: a few minutes on 2 cores")
     a = p.parse_args()
-    print("probe on a user module:")
-    probe_own_module()
     store = Store()
-    epochs = 4 if a.quick else 20
+    epochs = 3 if a.quick else 20
     budget = "quick" if a.quick else "full"
+
+    print("probe on a user module (untrained):")
+    model = own_module()
+    probe_own_module(model)
+    cfg = load_config(None, ["data.name=mnist1d", f"train.epochs={epochs}"])
+    trained = from_config(cfg, store, model=model)  # your module, trained and stored as a run
+    result = inspect_features(trained, store, budget=budget, types=(nn.Tanh, nn.GELU))
+    print(f"{result.summary.title}: {'; '.join(result.summary.verdicts)}\n  -> {result.dir}")
+
     setups = [
-        ["data.name=mnist1d", "model.name=cnn"],
-        ["data.name=mnist1d", "model.name=mlp", "model.options.activation=tanh"],
-        ["data.name=digits", "model.name=resnet", "model.options.depth=8"],
+        ["data.name=mnist1d", "model.name=cnn"],  # ConvBlocks on 1-D signals
+        ["data.name=mnist1d", "model.name=mlp", "model.options.activation=tanh"],  # Dense
+        ["data.name=digits", "model.name=resnet", "model.options.depth=8"],  # ResidualBlocks
+        ["data.name=digits", "model.name=inception", "model.options.width=8"],  # Inception
+        ["data.name=seq_marker", "model.name=transformer"],  # TransformerBlocks (attention)
     ]
     for items in setups:
         cfg = load_config(None, [*items, f"train.epochs={epochs}"])

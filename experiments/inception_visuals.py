@@ -1,5 +1,6 @@
 """Inception branches with trainlab: each branch's maps side by side, the concatenated channel
-layout, each branch's share of the activation energy, and how the shares move during training.
+layout, each branch's share of the activation energy, and how the shares move during training;
+then the same numbers for an Inception block inside your own module.
 
 Run: `.venv/bin/python experiments/inception_visuals.py [--quick] [--data digits|mnist1d]`.
 """
@@ -8,29 +9,60 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+from torch import nn
+
 from trainlab import Store, load_config
 from trainlab import data as data_registry
-from trainlab.inspect import BranchShares, from_config, inspect_inception
+from trainlab.blocks import Inception
+from trainlab.inspect import (
+    BranchShares,
+    branch_outputs,
+    energy_shares,
+    from_config,
+    inspect_inception,
+)
+
+
+def own_module() -> None:
+    """branch_outputs on a user's net: every Inception block is found, its branches captured."""
+    torch.manual_seed(0)
+    net = nn.Sequential(Inception(1, 4, 8, 2, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    # batch_stats: an untrained net's running batch-norm statistics mean nothing yet
+    for b in branch_outputs(net, torch.randn(8, 1, 8, 8), batch_stats=True):
+        sizes = {k: v.shape[1] for k, v in b.branches.items()}
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in energy_shares(b).items())
+        print(f"  block {b.block!r}: output {tuple(b.output.shape)}, branch channels {sizes}")
+        print(f"  energy shares (untrained): {shares}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--quick", action="store_true", help="fewer epochs: about a minute on 2 cores")
+    p.add_argument("--quick", action="store_true", help="fewer epochs: under a minute on 2 cores")
     p.add_argument("--data", default="digits", help="digits (2-D maps) or mnist1d (1-D signals)")
     a = p.parse_args()
+    print("Inception block in a user module:")
+    own_module()
     cfg = load_config(
         None,
-        [f"data.name={a.data}", "model.name=inception", f"train.epochs={6 if a.quick else 30}"],
+        [
+            f"data.name={a.data}",
+            "model.name=inception",
+            "model.options.width=8",
+            f"train.epochs={6 if a.quick else 30}",
+        ],
     )
     store = Store()
     # A fixed batch of test inputs whose branch shares are measured after every epoch.
     fixed = data_registry.load(cfg.data, cfg.seed, "cpu").x_test[:256]
     shares = BranchShares(fixed)
     target = from_config(cfg, store, [shares])
+    assert target.record is not None
+    shares.save(target.record.dir)  # `trainlab inspect inception --run ID` shows them again
     result = inspect_inception(target, store, shares, "quick" if a.quick else "full")
     print(result.summary.title)
     for row in result.summary.tables[0].rows:
-        print("  " + row[0] + ": " + ", ".join(f"{v:.0%}" for v in row[1:]))
+        print(f"  {row[0]:36}: " + ", ".join(f"{v:.0%}" for v in row[1:]))
     print(f"  -> {result.dir}")
 
 

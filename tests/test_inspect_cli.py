@@ -115,6 +115,7 @@ def test_residual_study_on_a_tiny_budget(
     tiny = {"depths": (8, 14), "more_depths": (), "samples": 128, "steps_1d": 5, "steps_2d": 3}
     monkeypatch.setitem(flow.BUDGETS, "quick", tiny)
     monkeypatch.setattr(flow, "LANDSCAPE_SAMPLES", 128)
+    monkeypatch.setattr(flow, "GRAD_BATCHES", 1)
     code, res, err = cli(
         capsys,
         "inspect",

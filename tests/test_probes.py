@@ -121,6 +121,25 @@ def test_warns_for_shared_inplace_and_skipped_modules() -> None:
         twice(torch.randn(2, 4))
     messages = " ".join(str(w.message) for w in record)
     assert "in-place" in messages and "ran 2 times" in messages
+
+    class Functional(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.a(x)
+            nn.functional.relu(h, inplace=True)  # invisible to a module-level check
+            return self.b(h)
+
+    model = Functional()
+    with (
+        pytest.warns(ProbeWarning, match="output of a was changed in place"),
+        Probe(model) as probe,
+        torch.no_grad(),
+    ):
+        model(torch.randn(16, 4))
+    assert probe.table()[0]["min"] < 0  # taken before the ReLU overwrote it
     layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).eval()
     with (
         pytest.warns(ProbeWarning, match="never ran"),

@@ -16,6 +16,10 @@ from trainlab.errors import TrainlabError
 from trainlab.cli import runs as _runs  # noqa: F401  isort: skip
 from trainlab.cli import inspect as _inspect  # noqa: F401  isort: skip
 from trainlab.cli import search as _search  # noqa: F401  isort: skip
+from trainlab.cli import study as _study  # noqa: F401  isort: skip
+from trainlab.cli import report as _report  # noqa: F401  isort: skip
+from trainlab.cli import export as _export  # noqa: F401  isort: skip
+from trainlab.cli import suite as _suite  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
 

@@ -24,7 +24,7 @@ out = Console()
 
 StoreOpt = Annotated[
     Path | None,
-    typer.Option("--store", help="Run store folder [default: $TRAINLAB_STORE or ./trainlab-runs]"),
+    typer.Option("--store", help="Run store folder (default: $TRAINLAB_STORE or ./trainlab-runs)"),
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the record as one JSON object on stdout")

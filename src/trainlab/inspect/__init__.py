@@ -2,7 +2,8 @@
 residual flow, loss landscapes and the training flight recorder.
 
 Every tool takes a plain `nn.Module`; the `inspect_*` / `residual_study` functions run a whole
-inspection on a trained Target (a stored run or a trained config) and store figures and numbers.
+inspection on a Target (`from_run`, `from_config` trained first, or `from_model` for a user's own
+module) and store figures and numbers; `run_inspection(kind, store, ...)` does both steps.
 """
 
 from trainlab.inspect.attention import (
@@ -15,7 +16,7 @@ from trainlab.inspect.attention import (
     rollout,
 )
 from trainlab.inspect.features import FeatureInfo, feature_info, feature_layers
-from trainlab.inspect.flow import residual_study
+from trainlab.inspect.flow import inspect_residual, residual_study
 from trainlab.inspect.inception import (
     BranchOutputs,
     BranchShares,
@@ -34,6 +35,7 @@ from trainlab.inspect.probes import (
     hook_count,
     select_modules,
 )
+from trainlab.inspect.recipes import default_config, run_inspection
 from trainlab.inspect.recorder import FlightRecord, Recorder, load_record
 from trainlab.inspect.residual import (
     init_std,
@@ -44,7 +46,7 @@ from trainlab.inspect.residual import (
     residual_flow,
     restored,
 )
-from trainlab.inspect.target import Inspection, Target, from_config, from_run
+from trainlab.inspect.target import Inspection, Target, from_config, from_model, from_run
 
 __all__ = [
     "AttentionMap",
@@ -63,6 +65,7 @@ __all__ = [
     "chance_mass",
     "curvature",
     "decisive_mass",
+    "default_config",
     "default_layers",
     "energy_shares",
     "eval_mode",
@@ -70,6 +73,7 @@ __all__ = [
     "feature_layers",
     "filter_normalized_direction",
     "from_config",
+    "from_model",
     "from_run",
     "head_entropy",
     "hook_count",
@@ -78,6 +82,7 @@ __all__ = [
     "inspect_features",
     "inspect_inception",
     "inspect_recorder",
+    "inspect_residual",
     "layer_grad_norms",
     "lesion",
     "load_record",
@@ -89,5 +94,6 @@ __all__ = [
     "residual_study",
     "restored",
     "rollout",
+    "run_inspection",
     "select_modules",
 ]

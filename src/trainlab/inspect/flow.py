@@ -1,6 +1,7 @@
 """The residual-flow study behind `trainlab inspect residual`: resnet vs its plain twin — gradient
-norms vs depth at initialisation, training curves, per-block flow, lesions, loss-landscape
-slices and activation std at initialisation (Xavier vs Kaiming).
+norms vs depth at initialisation and after training, training curves, per-block flow, lesions,
+loss-landscape slices and activation std at initialisation (Xavier vs Kaiming); and the same
+analysis of one model (`inspect_residual`, for a user's own residual net).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import math
 from typing import Any
 
 import numpy as np
-from torch import nn
+from torch import Tensor, nn
 
 from trainlab import data as data_registry
 from trainlab import models
@@ -17,8 +18,14 @@ from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.inspect.features import feature_layers
 from trainlab.inspect.landscape import curvature, loss_slice
-from trainlab.inspect.residual import init_std, layer_grad_norms, lesion, residual_flow
-from trainlab.inspect.target import Inspection, Output, Target, from_config
+from trainlab.inspect.residual import (
+    init_std,
+    layer_grad_norms,
+    lesion,
+    residual_blocks,
+    residual_flow,
+)
+from trainlab.inspect.target import Inspection, Output, Target, from_config, study_name
 from trainlab.plots import flow as pl
 from trainlab.track.store import Store
 from trainlab.track.summary import Summary, Table
@@ -43,7 +50,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "steps_2d": 21,
     },
 }
-GRAD_BATCH = 128  # training samples in the one batch the gradient norms are measured on
+GRAD_BATCHES = 8  # training batches (train.batch_size each) the gradient norms are averaged over
 LANDSCAPE_SAMPLES = 512  # training samples the landscape loss is evaluated on
 
 
@@ -72,6 +79,23 @@ def first_last_ratio(norms: list[tuple[str, float]]) -> float:
     return norms[0][1] / norms[-1][1] if norms and norms[-1][1] > 0 else math.nan
 
 
+def grad_norms(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> list[tuple[str, float]]:
+    """Per weight layer, the mean of ‖∂L/∂W‖ over the batches of `batch_size` in `x` (training
+    mode, as the optimizer sees them: one batch's norm is noisy, and batch norm makes it depend
+    on the batch size)."""
+    runs = [
+        layer_grad_norms(model, x[i : i + batch_size], y[i : i + batch_size])
+        for i in range(0, len(x), batch_size)
+    ]
+    return [(name, float(np.mean([r[j][1] for r in runs]))) for j, (name, _) in enumerate(runs[0])]
+
+
+def along_depth(norms: list[tuple[str, float]]) -> list[float]:
+    """The norms of the layers on the main path, input side first: shortcut projections run in
+    parallel to a block (and are unused in a plain net), so layer k means the same in both nets."""
+    return [v for name, v in norms if ".shortcut." not in f".{name}"]
+
+
 def residual_study(
     base: RunConfig, store: Store, budget: str = "quick", given: Target | None = None
 ) -> Inspection:
@@ -83,13 +107,14 @@ def residual_study(
     depth = int(base.model.options.get("depth", 20))
     train_depths = (depth, *[d for d in b["more_depths"] if d != depth])
     dataset = data_registry.load(base.data, base.seed, resolve_device(base.train.device))
-    xg, yg = dataset.x_train[:GRAD_BATCH], dataset.y_train[:GRAD_BATCH]
+    bs = base.train.batch_size
+    xg, yg = dataset.x_train[: GRAD_BATCHES * bs], dataset.y_train[: GRAD_BATCHES * bs]
 
     init_ratio: dict[str, list[float]] = {net: [] for net in NETS}
     init_norms: dict[str, list[tuple[str, float]]] = {}
     for d in b["depths"]:
         for net in NETS:
-            norms = layer_grad_norms(build(twin_config(base, net, d), dataset), xg, yg)
+            norms = grad_norms(build(twin_config(base, net, d), dataset), xg, yg, bs)
             init_ratio[net].append(first_last_ratio(norms))
             if d == depth:
                 init_norms[net] = norms
@@ -112,11 +137,11 @@ def residual_study(
         runs,
     )
 
-    after = {net: layer_grad_norms(t.model, xg, yg) for net, t in main.items()}
+    after = {net: grad_norms(t.model, xg, yg, bs) for net, t in main.items()}
     trained_ratio: dict[str, dict[int, float]] = {net: {} for net in NETS}
     for key, t in trained.items():
         net, d = key.rsplit("-", 1)
-        norms = after[net] if int(d) == depth else layer_grad_norms(t.model, xg, yg)
+        norms = after[net] if int(d) == depth else grad_norms(t.model, xg, yg, bs)
         trained_ratio[net][int(d)] = first_last_ratio(norms)
     out.figure(
         pl.plot_grad_ratio_vs_depth(b["depths"], init_ratio, trained_ratio),
@@ -125,8 +150,8 @@ def residual_study(
     )
     series = {}
     for net in NETS:
-        series[f"{net}-{depth} init"] = [v for _, v in init_norms[net]]
-        series[f"{net}-{depth} trained"] = [v for _, v in after[net]]
+        series[f"{net}-{depth} init"] = along_depth(init_norms[net])
+        series[f"{net}-{depth} trained"] = along_depth(after[net])
     out.figure(
         pl.plot_grad_norms(series),
         "grad-norms",
@@ -141,64 +166,45 @@ def residual_study(
     xt, yt = dataset.x_test[: b["samples"]], dataset.y_test[: b["samples"]]
     flow = {f"{net} init": residual_flow(build(main[net].cfg, dataset), xt, True) for net in NETS}
     flow.update({f"{net} trained": residual_flow(t.model, xt) for net, t in main.items()})
-    out.figure(
-        pl.plot_block_flow(
-            {k: [r["ratio"] for r in v] for k, v in flow.items()},
-            {k: [r["out_rms"] for r in v] for k, v in flow.items()},
-            f"Residual flow at depth {depth}",
-        ),
-        "block-flow",
-        "‖F(x)‖/‖x‖ and activation size per block",
-    )
+    flow_figure(out, flow, f"Residual flow per block at depth {depth}")
     lesions = {net: lesion(t.model, xt, yt) for net, t in main.items()}
     out.figure(pl.plot_lesion(lesions), "lesion", "Lesion study: one block removed at test time")
-
     xl, yl = dataset.x_train[:LANDSCAPE_SAMPLES], dataset.y_train[:LANDSCAPE_SAMPLES]
-    line = {net: loss_slice(t.model, xl, yl, 1, b["steps_1d"]) for net, t in main.items()}
-    plane = {net: loss_slice(t.model, xl, yl, 2, b["steps_2d"]) for net, t in main.items()}
-    curv = {net: curvature(s.alphas, s.loss) for net, s in line.items()}
-    out.figure(
-        pl.plot_landscape_1d(
-            {f"{n} (k={curv[n]['curvature']:.2f})": (s.alphas, s.loss) for n, s in line.items()}
-        ),
-        "landscape-1d",
-        "1-D loss slice",
-    )
-    out.figure(
-        pl.plot_landscape_2d(
-            {n: (s.alphas, s.betas, s.loss) for n, s in plane.items() if s.betas is not None}
-        ),
-        "landscape-2d",
-        "2-D loss surface",
-    )
-
+    curv, landscape = landscapes(out, {n: t.model for n, t in main.items()}, xl, yl, b)
     sanity = init_sanity(base, dataset, depth)
     out.figure(pl.plot_init_std(sanity), "init-std", "Activation std per layer at initialisation")
 
     at = b["depths"].index(depth) if depth in b["depths"] else -1
-    mean_drop = {
-        n: float(np.nanmean([r["drop"] for r in rows if r["block"] != "none"]))
-        for n, rows in lesions.items()
-    }
     verdicts = [
         f"grad-norm ratio first/last layer at init, depth {b['depths'][at]}: "
-        f"plainnet {init_ratio['plainnet'][at]:.3g} vs resnet {init_ratio['resnet'][at]:.3g}",
+        f"plainnet {init_ratio['plainnet'][at]:.3g} vs resnet {init_ratio['resnet'][at]:.3g} "
+        "(1 = the first layer gets as much gradient as the head)",
+        f"grad-norm ratio first/last layer after training, depth {depth}: "
+        f"plainnet {trained_ratio['plainnet'][depth]:.3g} vs resnet {trained_ratio['resnet'][depth]:.3g}",
         "test acc: "
         + ", ".join(
             f"{k} {t.record.summary.get('test_acc', float('nan')) if t.record else float('nan'):.3f}"
             for k, t in trained.items()
         ),
         "mean accuracy drop when one block is removed: "
-        + ", ".join(f"{n} {v:.3f}" for n, v in mean_drop.items()),
+        + ", ".join(f"{n} {mean_drop(rows):.3f}" for n, rows in lesions.items()),
         "1-D curvature at the trained weights: "
         + ", ".join(f"{n} {c['curvature']:.3g}" for n, c in curv.items()),
     ]
     tables = [
         Table(
-            "Gradient norm first/last layer at initialisation",
-            ["depth", *NETS],
-            [[d, *(init_ratio[n][i] for n in NETS)] for i, d in enumerate(b["depths"])],
-            note=f"one batch of {GRAD_BATCH} training samples, training-mode batch norm",
+            "Gradient norm first/last layer at initialisation and after training",
+            ["depth", *(f"{n} init" for n in NETS), *(f"{n} trained" for n in NETS)],
+            [
+                [
+                    d,
+                    *(init_ratio[n][i] for n in NETS),
+                    *(trained_ratio[n].get(d, math.nan) for n in NETS),
+                ]
+                for i, d in enumerate(b["depths"])
+            ],
+            note=f"‖∂L/∂W‖ of the stem over that of the head, each the mean over {GRAD_BATCHES} "
+            f"training batches of {bs} samples, training-mode batch norm",
         ),
         Table(
             "Lesion: test accuracy with one block removed",
@@ -208,12 +214,7 @@ def residual_study(
                 for i, r in enumerate(lesions["resnet"])
             ],
         ),
-        Table(
-            "Loss-landscape curvature (1-D slice)",
-            ["net", "curvature", "sharpness", "loss0"],
-            [[n, c["curvature"], c["sharpness"], c["loss0"]] for n, c in curv.items()],
-            note="quadratic fit over |α| <= 0.25; sharpness: max rise over the centre loss there",
-        ),
+        curvature_table(curv),
     ]
     data = {
         "depths": list(b["depths"]),
@@ -222,12 +223,7 @@ def residual_study(
         "grad_norms": {k: v for k, v in series.items()},
         "flow": flow,
         "lesion": lesions,
-        "landscape_1d": {
-            n: {"alphas": s.alphas.tolist(), "loss": s.loss.tolist()} for n, s in line.items()
-        },
-        "landscape_2d": {
-            n: {"alphas": s.alphas.tolist(), "loss": s.loss.tolist()} for n, s in plane.items()
-        },
+        **landscape,
         "curvature": curv,
         "init_std": sanity,
         "histories": {k: t.epochs for k, t in trained.items()},
@@ -245,18 +241,136 @@ def residual_study(
     return out.finish(summary)
 
 
+def mean_drop(rows: list[dict[str, Any]]) -> float:
+    """Mean accuracy drop over the lesions of one net (blocks that can't be removed left out)."""
+    drops = [r["drop"] for r in rows if r["block"] != "none" and r["drop"] == r["drop"]]
+    return float(np.mean(drops)) if drops else math.nan
+
+
+def flow_figure(out: Output, flow: dict[str, list[dict[str, Any]]], title: str) -> None:
+    """The ‖F(x)‖/‖x‖ and activation-size figure of residual_flow rows, label -> rows."""
+    out.figure(
+        pl.plot_block_flow(
+            {k: [r["ratio"] for r in v] for k, v in flow.items()},
+            {k: [r["out_rms"] for r in v] for k, v in flow.items()},
+            title,
+        ),
+        "block-flow",
+        "‖F(x)‖/‖x‖ and activation size per block",
+    )
+
+
+def landscapes(
+    out: Output, nets: dict[str, nn.Module], x: Tensor, y: Tensor, b: dict[str, Any]
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """1-D and 2-D loss slices of each net (same seed: the same random draws, filter-normalised
+    to each net), their figures, and the curvature of each 1-D slice; weights are restored."""
+    line = {n: loss_slice(m, x, y, 1, b["steps_1d"]) for n, m in nets.items()}
+    plane = {n: loss_slice(m, x, y, 2, b["steps_2d"]) for n, m in nets.items()}
+    curv = {n: curvature(s.alphas, s.loss) for n, s in line.items()}
+    out.figure(
+        pl.plot_landscape_1d(
+            {
+                f"{n} (curvature {curv[n]['curvature']:.3g})": (s.alphas, s.loss)
+                for n, s in line.items()
+            }
+        ),
+        "landscape-1d",
+        "1-D loss slice",
+    )
+    out.figure(
+        pl.plot_landscape_2d(
+            {n: (s.alphas, s.betas, s.loss) for n, s in plane.items() if s.betas is not None}
+        ),
+        "landscape-2d",
+        "2-D loss surface",
+    )
+    data = {
+        "landscape_1d": {
+            n: {"alphas": s.alphas.tolist(), "loss": s.loss.tolist(), "acc": s.acc.tolist()}
+            for n, s in line.items()
+        },
+        "landscape_2d": {
+            n: {"alphas": s.alphas.tolist(), "loss": s.loss.tolist()} for n, s in plane.items()
+        },
+    }
+    return curv, data
+
+
+def curvature_table(curv: dict[str, dict[str, float]]) -> Table:
+    return Table(
+        "Loss-landscape curvature (1-D slice)",
+        ["net", "curvature", "sharpness", "loss0"],
+        [[n, c["curvature"], c["sharpness"], c["loss0"]] for n, c in curv.items()],
+        note="curvature: second derivative of a quadratic fit over |α| <= 0.25 (α in filter "
+        "norms); sharpness: largest rise over the centre loss there",
+    )
+
+
 def init_sanity(base: RunConfig, dataset: Dataset, depth: int) -> dict[str, list[float]]:
-    """Activation std per layer at initialisation, Xavier vs Kaiming: the plain net (batch norm
-    hides the difference) and a norm-free ReLU MLP of the same depth (where it shows)."""
+    """Activation std per layer at initialisation for each of INITS: the plain net (its batch
+    norm hides the difference) and a norm-free ReLU MLP of the same depth (where it shows)."""
     x = dataset.x_train[:256]
     out: dict[str, list[float]] = {}
     plain = build(twin_config(base, "plainnet", depth), dataset)
-    layers = feature_layers(plain)
-    for init, stds in init_std(plain, x, layers, ("xavier", "kaiming")).items():
-        out[f"plainnet-{depth} {init}"] = stds
+    for init, stds in init_std(plain, x, feature_layers(plain)).items():
+        out[f"plainnet-{depth} (per block) {init}"] = stds
     seed_everything(base.seed)
     mlp = models.build("mlp", dataset.spec, depth=depth, width=64).to(x.device)
-    mlp_layers = feature_layers(mlp)
-    for init, stds in init_std(mlp, x, mlp_layers, ("xavier", "kaiming")).items():
+    for init, stds in init_std(mlp, x, feature_layers(mlp)).items():
         out[f"mlp-{depth} (no norm) {init}"] = stds
     return out
+
+
+def inspect_residual(target: Target, store: Store, budget: str = "quick") -> Inspection:
+    """One model with residual blocks (a user's own too: modules with `branch` and `shortcut`):
+    ‖F(x)‖/‖x‖ and activation size per block, per-layer gradient norms, lesions, 1-D / 2-D loss
+    slices with curvature, and activation std per block with Xavier and Kaiming weights drawn
+    afresh (on copies; the module keeps its weights)."""
+    b = BUDGETS[budget]
+    model, ds = target.model, target.dataset
+    blocks = list(residual_blocks(model))
+    out = Output(store, "inspect-residual", study_name("residual", target), {}, target.runs())
+    xt, yt = ds.x_test[: b["samples"]], ds.y_test[: b["samples"]]
+    flow = {target.label: residual_flow(model, xt)}
+    flow_figure(out, flow, f"Residual flow per block of {target.label}")
+    bs = target.cfg.train.batch_size
+    n = GRAD_BATCHES * bs
+    norms = grad_norms(model, ds.x_train[:n], ds.y_train[:n], bs)
+    out.figure(
+        pl.plot_grad_norms({f"{target.label} trained": along_depth(norms)}),
+        "grad-norms",
+        "Per-layer gradient norms",
+    )
+    if target.epochs:
+        out.figure(
+            pl.plot_training_curves({target.label: target.epochs}), "training-curves", "Training"
+        )
+    lesions = {target.label: lesion(model, xt, yt)}
+    out.figure(pl.plot_lesion(lesions), "lesion", "Lesion study: one block removed at test time")
+    xl, yl = ds.x_train[:LANDSCAPE_SAMPLES], ds.y_train[:LANDSCAPE_SAMPLES]
+    curv, landscape = landscapes(out, {target.label: model}, xl, yl, b)
+    stds = init_std(model, ds.x_train[:256], blocks, ("xavier", "kaiming"))  # re-drawn copies
+    sanity = {f"{target.label} (per block) {init}": v for init, v in stds.items()}
+    out.figure(pl.plot_init_std(sanity), "init-std", "Activation std per block at initialisation")
+    c = curv[target.label]
+    summary = Summary(
+        kind="inspect-residual",
+        title=f"Residual flow of {target.label} on {target.cfg.data.name}",
+        text=[f"{len(blocks)} residual blocks; {len(xt)} test inputs, eval mode."],
+        verdicts=[
+            f"grad-norm ratio first/last layer: {first_last_ratio(norms):.3g}",
+            f"mean accuracy drop when one block is removed: {mean_drop(lesions[target.label]):.3f}",
+            f"1-D curvature at the weights: {c['curvature']:.3g} (loss there {c['loss0']:.3g})",
+        ],
+        tables=[curvature_table(curv)],
+        data={
+            "flow": flow,
+            "grad_norms": dict(norms),
+            "lesion": lesions,
+            **landscape,
+            "curvature": curv,
+            "init_std": sanity,
+        },
+    )
+    return out.finish(summary)

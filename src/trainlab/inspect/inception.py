@@ -4,7 +4,9 @@ channels, its share of the block's activation energy, and how the shares move du
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from trainlab.train.loop import Callback
 from trainlab.train.seed import seed_everything
 
 SAMPLES = {"quick": 256, "full": 1024}  # test inputs run through the model
+SHARES_FILE = "branch_shares.json"  # BranchShares of a run, beside its checkpoint
 
 BRANCH_LABELS = {
     "branch1x1": "1×1",
@@ -129,6 +132,21 @@ class BranchShares(Callback):
         self.epochs.append(epoch)
         self.shares.append({b.block: energy_shares(b) for b in outs})
 
+    def save(self, folder: Path) -> Path:
+        """Write the shares per epoch as SHARES_FILE into `folder` (a run's folder)."""
+        path = folder / SHARES_FILE
+        path.write_text(json.dumps({"epochs": self.epochs, "shares": self.shares}))
+        return path
+
+    @classmethod
+    def load(cls, folder: Path) -> BranchShares | None:
+        """The shares a run's folder holds (written while it trained), else None."""
+        path = folder / SHARES_FILE
+        if not path.exists():
+            return None
+        raw = json.loads(path.read_text())
+        return cls(torch.empty(0), list(raw["epochs"]), list(raw["shares"]))
+
     def as_arrays(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """epochs (E,) and block -> (E, 4) shares in branch order."""
         blocks: dict[str, list[list[float]]] = {}
@@ -157,7 +175,8 @@ def inspect_inception(
     target: Target, store: Store, shares: BranchShares | None = None, budget: str = "quick"
 ) -> Inspection:
     """Branch maps side by side, channel layout, energy shares per block and over training
-    (per epoch from `shares` if training was watched, else initialisation vs trained)."""
+    (per epoch from `shares`, or from the run's SHARES_FILE, if training was watched; else
+    initialisation vs trained)."""
     x = target.dataset.x_test[: SAMPLES[budget]]
     outs = branch_outputs(target.model, x)
     out = Output(store, "inspect-inception", study_name("inception", target), {}, target.runs())
@@ -178,10 +197,17 @@ def inspect_inception(
     final = {b.block: energy_shares(b) for b in outs}
     labels = list(BRANCH_LABELS.values())
     matrix = np.array([list(s.values()) for s in final.values()])
+    counts = np.array([[s.stop - s.start for s in b.slices.values()] for b in outs], dtype=float)
     out.figure(
-        pi.plot_branch_shares(list(final), matrix, labels), "branch-shares", "Branch energy shares"
+        pi.plot_branch_shares(
+            list(final), matrix, labels, channel_shares=counts / counts.sum(1, keepdims=True)
+        ),
+        "branch-shares",
+        "Branch energy shares",
     )
     start = initial_shares(target, x) if _is_zoo(target) else None
+    if shares is None and target.record is not None:
+        shares = BranchShares.load(target.record.dir)
     if shares is not None and shares.epochs:
         epochs, series = shares.as_arrays()
     else:
@@ -190,19 +216,26 @@ def inspect_inception(
     if start is not None:
         epochs = np.concatenate([[0], epochs])
         series = {k: np.vstack([list(start[k].values()), v]) for k, v in series.items()}
-    out.figure(
-        pi.plot_shares_over_training(epochs, series, labels),
-        "shares-over-training",
-        "Branch energy shares over training",
-    )
+    if len(epochs) > 1:  # a user's module seen once (no run, no history) has no "over training"
+        out.figure(
+            pi.plot_shares_over_training(epochs, series, labels),
+            "shares-over-training",
+            "Branch energy shares over training",
+        )
     concat_error = max(
         float((torch.cat(list(b.branches.values()), 1) - b.output).abs().max()) for b in outs
     )
+    widths = {b.block: [s.stop - s.start for s in b.slices.values()] for b in outs}
+    rows: list[list[Any]] = []
+    for k, v in final.items():
+        rows.append([k, *v.values()])
+        rows.append([f"{k} (share of channels)", *(w / sum(widths[k]) for w in widths[k])])
     table = Table(
         "Branch share of activation energy",
         ["block", *labels],
-        [[k, *v.values()] for k, v in final.items()],
-        note=f"Σ out² per branch / Σ over the block's output, {len(x)} test inputs",
+        rows,
+        note=f"Σ out² per branch / Σ over the block's output, {len(x)} test inputs; a branch "
+        "whose energy share exceeds its channel share has stronger channels than the others",
     )
     summary = Summary(
         kind="inspect-inception",
@@ -215,7 +248,11 @@ def inspect_inception(
             "epochs": epochs.tolist(),
             "shares_over_training": {k: v.tolist() for k, v in series.items()},
             "concat_error": concat_error,
-            "channels": {b.block: [s.stop - s.start for s in b.slices.values()] for b in outs},
+            "channels": widths,
         },
+    )
+    out.arrays(
+        input=x[0].float().cpu().numpy(),
+        **{f"branch.{b.block}.{k}": v[0].numpy() for b in outs for k, v in b.branches.items()},
     )
     return out.finish(summary)

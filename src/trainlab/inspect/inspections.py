@@ -32,20 +32,27 @@ SAMPLES = {"quick": 256, "full": 1024}  # test inputs an inspection runs through
 
 
 def inspect_features(
-    target: Target, store: Store, layers: list[str] | None = None, budget: str = "quick"
+    target: Target,
+    store: Store,
+    layers: list[str] | None = None,
+    budget: str = "quick",
+    types: tuple[type[nn.Module], ...] | None = None,
 ) -> Inspection:
-    """Histograms, per-layer statistics and feature-map grids of the model's blocks."""
+    """Histograms, per-layer statistics and feature-map grids of the model's blocks: the modules
+    named `layers` and/or of `types`, else `feature_layers(model)`."""
     x = target.dataset.x_test[: SAMPLES[budget]]
-    info = feature_info(target.model, x, names=layers, keep=KEEP)
+    info = feature_info(target.model, x, names=layers, types=types, keep=KEEP)
     out = Output(
         store,
         "inspect-features",
         study_name("features", target),
-        {"layers": layers},
+        {"layers": layers, "types": [t.__name__ for t in types or ()]},
         target.runs(),
     )
     out.figure(
-        pf.plot_activation_histograms(info.hists),
+        pf.plot_activation_histograms(
+            info.hists, kinds={r["layer"]: r["kind"] for r in info.layers}
+        ),
         "activation-histograms",
         "Activation histograms per layer",
     )
@@ -75,11 +82,23 @@ def inspect_features(
         note=f"{len(x)} test inputs, eval mode; dead/saturated: share of units that are near 0 / saturated on >= 99% of values",
     )
     worst = max(info.layers, key=lambda r: r["dead"] if r["dead"] == r["dead"] else -1.0)
+    sat = max(
+        info.layers, key=lambda r: r["saturated"] if r["saturated"] == r["saturated"] else -1.0
+    )
+    verdicts = [
+        f"most dead units: {worst['layer']} ({worst['dead']:.0%})"
+        if worst["dead"] > 0
+        else f"no dead units in any of the {len(info.layers)} layers"
+    ]
+    if sat["saturated"] > 0:  # NaN (no bounded activation) compares False
+        verdicts.append(f"most saturated units: {sat['layer']} ({sat['saturated']:.0%})")
+    elif sat["saturated"] == 0:
+        verdicts.append("no saturated units in the layers ending in tanh / sigmoid")
     summary = Summary(
         kind="inspect-features",
         title=f"Features of {target.label} on {target.cfg.data.name}",
         text=[f"Activation statistics of {len(info.layers)} layers over {len(x)} test inputs."],
-        verdicts=[f"most dead units: {worst['layer']} ({worst['dead']:.0%})"],
+        verdicts=verdicts,
         tables=[table],
         data={
             "layers": info.layers,
@@ -88,6 +107,7 @@ def inspect_features(
             },
         },
     )
+    out.arrays(inputs=info.inputs, **{f"maps.{k}": v for k, v in info.maps.items()})
     return out.finish(summary)
 
 
@@ -110,7 +130,8 @@ def prefix_tokens(model: nn.Module) -> int:
 def _image_title(prefix: int) -> str:
     first = "position 0 is the class token" if prefix == 1 else f"positions 0..{prefix - 1} lead"
     return (
-        f"Attention maps per layer and head (input 0, eval mode): {first}, then patches row by row"
+        f"Attention maps per layer and head (input 0, eval mode): {first}, then patches row by "
+        "row\neach layer on its own colour scale; white line on the colour bar = uniform attention"
     )
 
 
@@ -149,7 +170,15 @@ def inspect_attention(
     roll = rollout(weights) if all(w.shape[-1] == t for w in weights) else None
     if roll is not None:
         out.figure(
-            pa.plot_rollout(roll[0].numpy(), tokens[0] if tokens else None),
+            pa.plot_rollout(
+                roll[0].numpy(),
+                tokens[0] if tokens else None,
+                title=""
+                if tokens or not prefix
+                else "Attention rollout across layers (Abnar & Zuidema 2020)\n"
+                "position 0 is the class token, then patches row by row",
+                highlight=marked if tokens else (),
+            ),
             "attention-rollout",
             "Attention rollout (input 0)",
         )
@@ -237,6 +266,10 @@ def inspect_attention(
         tables=tables,
         data=data,
     )
+    arrays = {f"weights.{n}": w[0].numpy() for n, w in zip(layers, weights, strict=True)}
+    if roll is not None:
+        arrays["rollout"] = roll[0].numpy()
+    out.arrays(input=x[0].cpu().numpy(), **arrays)
     return out.finish(summary)
 
 
@@ -269,6 +302,7 @@ def inspect_recorder(store: Store, run: Any, flight: FlightRecord, label: str = 
         text=[
             f"{len(flight.steps)} records, every {flight.every} steps, {len(flight.layers)} layers."
         ],
+        verdicts=recorder_verdicts(flight),
         tables=[
             Table(
                 f"Last record (step {int(flight.steps[-1]) if len(flight.steps) else 0})",
@@ -283,3 +317,19 @@ def inspect_recorder(store: Store, run: Any, flight: FlightRecord, label: str = 
         },
     )
     return out.finish(summary)
+
+
+def recorder_verdicts(flight: FlightRecord) -> list[str]:
+    """Plain words for a flight record: the layer with most near-zero activations and the range
+    of update-to-weight ratios, first record vs last."""
+    if not len(flight.steps):
+        return ["nothing was recorded (fewer steps than the interval)"]
+    first, last = int(flight.steps[0]), int(flight.steps[-1])
+    zero, ratio = flight.stats["act_near_zero"], flight.stats["update_ratio"]
+    j = int(np.nanargmax(zero[-1])) if np.isfinite(zero[-1]).any() else 0
+    return [
+        f"share of activations near 0, {flight.layers[j]}: {zero[0, j]:.2f} at step {first} -> "
+        f"{zero[-1, j]:.2f} at step {last}",
+        f"update / weight ratio at step {first}: {np.nanmin(ratio[0]):.2g}..{np.nanmax(ratio[0]):.2g}"
+        f" across layers; at step {last}: {np.nanmin(ratio[-1]):.2g}..{np.nanmax(ratio[-1]):.2g}",
+    ]

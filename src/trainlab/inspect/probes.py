@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -135,6 +136,11 @@ class Probe:
     (B, T, D) tokens; by default 1 if the model has a Conv1d. The MHA fused fast path (which skips
     submodule hooks) is switched off while the probe is active. `training_only` ignores forwards
     run without autograd (a validation pass during training).
+
+    With `warn` (default), ProbeWarning says where hooks can mislead: a module that ran more
+    often than the model (shared or reused), one that never ran (a fused path skipped it), and
+    outputs changed in place after their hook (an in-place sibling, or an in-place op in a
+    forward, caught when a later probed module runs or the forward ends).
     """
 
     def __init__(
@@ -171,9 +177,25 @@ class Probe:
             for n, m in modules.items()
         }
         self.forwards = 0  # calls of the root model while attached
+        # Outputs seen in the current forward, to catch in-place changes after the hook (weak
+        # references: a probe never keeps an activation alive) and the modules where it happened.
+        self._seen: list[tuple[str, weakref.ref[torch.Tensor], int]] = []
+        self.overwritten: set[str] = set()
         self._handles: list[RemovableHandle] = []
         self._fastpath: bool | None = None
+        self._inplace_known: set[str] = set()
         self.active = True  # set False to pause recording without removing the hooks
+
+    def reset(self) -> None:
+        """Forget what was recorded (new LayerStats objects; old ones stay valid for whoever
+        holds them), e.g. before attaching the same probe again."""
+        self.stats = {
+            n: LayerStats(n, s.kind, s.bounds, hist=Histogram(s.hist.bins))
+            for n, s in self.stats.items()
+        }
+        self.forwards = 0
+        self._seen.clear()
+        self.overwritten.clear()
 
     def __enter__(self) -> Probe:
         self.attach()
@@ -187,10 +209,12 @@ class Probe:
         if self._handles:
             return
         if self.warn:
-            warn_inplace(self.model, self.modules)
+            self._inplace_known = warn_inplace(self.model, self.modules)
         self._fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         self._handles.append(self.model.register_forward_pre_hook(self._count_forward))
+        if self.warn:
+            self._handles.append(self.model.register_forward_hook(self._check_versions))
         for name, module in self.modules.items():
             self._handles.append(module.register_forward_hook(self._hook(name)))
 
@@ -212,6 +236,24 @@ class Probe:
         if self._live():
             self.forwards += 1
 
+    def _check_versions(self, module: nn.Module, args: Any, output: Any) -> None:
+        self._scan()
+        self._seen.clear()
+
+    def _scan(self) -> None:
+        """Flag earlier outputs of this forward changed in place since their hook ran. Run at
+        every hook and at the end of the forward; a tensor already freed is not checked."""
+        alive = []
+        for name, ref, version in self._seen:
+            t = ref()
+            if t is None:
+                continue
+            if t._version != version:
+                self.overwritten.add(name)
+            else:
+                alive.append((name, ref, version))
+        self._seen = alive
+
     def _hook(self, name: str) -> Any:
         stats = self.stats[name]
 
@@ -225,6 +267,9 @@ class Probe:
 
     def observe(self, stats: LayerStats, out: torch.Tensor) -> None:
         """Fold one output (B, ...) into `stats`; called from the hook."""
+        if self.warn and not out.is_inference():  # inference tensors have no version counter
+            self._scan()
+            self._seen.append((stats.name, weakref.ref(out), out._version))
         stats.calls += 1
         stats.shape = tuple(out.shape)
         with torch.no_grad():
@@ -247,6 +292,15 @@ class Probe:
     def _warn_calls(self) -> None:
         if not self.forwards:
             return
+        later = sorted(self.overwritten - self._inplace_known)
+        if later:
+            warnings.warn(
+                f"the output of {', '.join(later)} was changed in place later in the forward "
+                "(e.g. F.relu(x, inplace=True) or x += ...): statistics were taken before the "
+                "change, but gradient statistics and anything read from the tensor later differ",
+                ProbeWarning,
+                stacklevel=3,
+            )
         for name, s in self.stats.items():
             if s.calls > self.forwards:
                 warnings.warn(
@@ -264,10 +318,11 @@ class Probe:
                 )
 
 
-def warn_inplace(model: nn.Module, modules: dict[str, nn.Module]) -> None:
+def warn_inplace(model: nn.Module, modules: dict[str, nn.Module]) -> set[str]:
     """One warning listing probed modules that work in place or whose output the next sibling
     overwrites in place (statistics are taken inside the hook, so they stay right; gradients and
-    anything read later may not)."""
+    anything read later may not); returns their names. In-place ops inside a forward show up
+    only when it runs (`Probe` compares tensor versions after each forward)."""
     found: list[str] = []
     for parent_name, parent in model.named_modules():
         children = list(parent.named_children())
@@ -284,6 +339,7 @@ def warn_inplace(model: nn.Module, modules: dict[str, nn.Module]) -> None:
             ProbeWarning,
             stacklevel=4,
         )
+    return {name.split(" ")[0] for name in found}
 
 
 def default_layers(model: nn.Module) -> list[str]:

@@ -4,6 +4,7 @@ gradient and weight norms and the update-to-weight ratio; `save` writes them bes
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -105,50 +106,55 @@ class Recorder(Callback):
         self._params = [
             [p for p in modules[n].parameters() if p.requires_grad] for n in self.layers
         ]
+        # One probe, attached only around recording forwards: selecting modules once keeps the
+        # cost of a record to the statistics themselves.
+        self._probe = Probe(
+            model, names=self.layers, bins=self.bins, training_only=True, warn=False
+        )
 
     def on_step(self, step: int, model: nn.Module, loss: torch.Tensor) -> None:
         if not self._params:
             self._setup(model)
-        if self._probe is not None and step % self.every == 0:
+        if self._before is not None and step % self.every == 0:
             self._record(step)
         self._disarm()
         if (step + 1) % self.every == 0:
-            self._arm(model)
+            self._arm()
 
     def on_end(self, model: nn.Module, history: History) -> None:
         self._disarm()
 
-    def _arm(self, model: nn.Module) -> None:
+    def _arm(self) -> None:
+        assert self._probe is not None
         with torch.no_grad():
             self._before = [[p.detach().clone() for p in ps] for ps in self._params]
-        assert self.layers is not None
-        self._probe = Probe(
-            model, names=self.layers, bins=self.bins, training_only=True, warn=False
-        )
+        self._probe.reset()
         self._probe.attach()
 
     def _disarm(self) -> None:
-        if self._probe is not None:
+        if self._before is not None and self._probe is not None:
             self._probe.detach()
-        self._probe, self._before = None, None
+        self._before = None
 
     def _record(self, step: int) -> None:
         assert self._probe is not None and self._before is not None and self.layers is not None
         row = np.full((len(STATS), len(self.layers)), np.nan)
         hists = []
         with torch.no_grad():
-            for j, (name, params, before) in enumerate(
-                zip(self.layers, self._params, self._before, strict=True)
-            ):
-                s = self._probe.stats[name]
-                if s.calls:
-                    row[0:3, j] = s.moments.mean, s.moments.std, s.moments.near_zero_share
-                grads = [p.grad for p in params if p.grad is not None]
-                row[3, j] = _norm(grads) if grads else math.nan
-                w0 = _norm(before)
-                row[4, j] = _norm(params)
-                row[5, j] = _norm([p - b for p, b in zip(params, before, strict=True)]) / w0
-                hists.append(s.hist)
+            grads = [[p.grad for p in ps if p.grad is not None] for ps in self._params]
+            diffs = [
+                [p - b for p, b in zip(ps, bs, strict=True)]
+                for ps, bs in zip(self._params, self._before, strict=True)
+            ]
+            row[3] = _norms(grads)
+            row[4] = _norms(self._params)
+            row[5] = _norms(diffs) / _norms(self._before)
+            row[3, [not g for g in grads]] = math.nan  # no gradient reached the layer
+        for j, name in enumerate(self.layers):
+            s = self._probe.stats[name]
+            if s.calls:
+                row[0:3, j] = s.moments.mean, s.moments.std, s.moments.near_zero_share
+            hists.append(s.hist)
         self._steps.append(step)
         self._rows.append(row)
         self._hists.append(hists)
@@ -183,8 +189,15 @@ class Recorder(Callback):
         return self.record().save(folder)
 
 
-def _norm(tensors: Sequence[torch.Tensor]) -> float:
-    """Global L2 norm of a list of tensors (0 for an empty list)."""
-    if not tensors:
-        return 0.0
-    return float(torch.linalg.vector_norm(torch.stack([t.norm() for t in tensors])))
+def _norms(groups: Sequence[Sequence[torch.Tensor]]) -> np.ndarray:
+    """Global L2 norm of each group of tensors (0 for an empty group): (len(groups),), from one
+    batched norm over all tensors and one transfer, not a sync per tensor."""
+    flat = [t for g in groups for t in g]
+    out = np.zeros(len(groups))
+    if not flat:
+        return out
+    squares = torch.stack(torch._foreach_norm(flat)).double().pow(2).cpu().numpy()
+    bounds = np.cumsum([0, *(len(g) for g in groups)])
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        out[i] = math.sqrt(squares[lo:hi].sum())
+    return out

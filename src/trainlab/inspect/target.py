@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure as MplFigure
 from torch import nn
 
@@ -21,10 +22,11 @@ from trainlab.errors import StoreError
 from trainlab.plots.style import save_figure
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Figure, Summary
-from trainlab.train.experiment import load_model, run
+from trainlab.train.experiment import describe_user_model, load_model, run
 from trainlab.train.loop import Callback
 
 RUN_SUBDIR = "inspect"  # figures are copied to <run dir>/inspect/<kind>/
+ARRAYS_FILE = "arrays.npz"  # maps behind the figures, beside summary.json
 
 
 @dataclass
@@ -54,30 +56,56 @@ def study_name(kind: str, target: Target) -> str:
     return f"{kind}-{ref}"
 
 
-def from_run(store: Store, run_id: str, device: str = "cpu") -> Target:
-    """Load a finished run's model (checkpoint) and its data split (same seed)."""
+def from_run(
+    store: Store, run_id: str, device: str = "cpu", model: nn.Module | None = None
+) -> Target:
+    """Load a finished run's model (checkpoint) and its data split (same seed). A run of a user
+    module needs an instance of it, `model`, to load the weights into."""
     record = store.get_run(run_id)
     if record.status != "finished":
         raise StoreError(f"run {record.id} is {record.status}; inspect a finished run")
-    model = load_model(record, device)
+    model = load_model(record, device, model)
     dataset = data_registry.load(record.config.data, record.seed, device)
     return Target(model, dataset, record.config, record, store.epochs(record.id))
 
 
 def from_config(
-    cfg: RunConfig, store: Store, callbacks: Sequence[Callback] = (), reuse: bool = False
+    cfg: RunConfig,
+    store: Store,
+    callbacks: Sequence[Callback] = (),
+    reuse: bool = False,
+    model: nn.Module | None = None,
 ) -> Target:
-    """Train `cfg` into the store (or, with `reuse`, load a finished run of the same config)."""
-    if reuse and not callbacks:
+    """Train `cfg` into the store (or, with `reuse`, load a finished run of the same config).
+
+    `model`: train this user module instead of the zoo model `cfg.model` names (never reused).
+    """
+    if reuse and not callbacks and model is None:
         twin = store.find_run(cfg.hash(), ("finished",))
         if twin is not None and (twin.dir / "model.pt").exists():
             return from_run(store, twin.id, str(cfg.train.device).replace("auto", "cpu"))
-    result = run(cfg, store, callbacks)
+    result = run(cfg, store, callbacks, model)
     if result.history.status != "finished":
         raise StoreError(
             f"training {cfg.model.name} on {cfg.data.name} ended {result.history.status}"
         )
-    return Target(result.model.eval(), result.dataset, cfg, result.record, result.history.epochs)
+    assert result.record is not None
+    return Target(
+        result.model.eval(),
+        result.dataset,
+        result.record.config,
+        result.record,
+        result.history.epochs,
+    )
+
+
+def from_model(model: nn.Module, dataset: Dataset, cfg: RunConfig | None = None) -> Target:
+    """A user's (trained) module and its data as a Target, as it is: nothing is trained or stored
+    as a run; figures go to the inspection study only. `cfg` records how it was trained."""
+    cfg = (
+        cfg if cfg is not None else RunConfig.model_validate({"data": {"name": dataset.spec.name}})
+    )
+    return Target(model.eval(), dataset, describe_user_model(cfg, model), None)
 
 
 @dataclass
@@ -103,20 +131,35 @@ class Output:
         self.study = store.open_study(name, kind, config)
         self.dir = self.study.dir
         self.runs = runs
+        folders = [self.dir, *(self._run_folder(r) for r in runs.values())]
+        for folder in folders:  # inspecting again replaces the figures and tables, none linger
+            for old in folder.glob("*"):
+                if old.suffix in (".png", ".svg", ".csv", ".md", ".npz") and old.is_file():
+                    old.unlink()
         for variant, record in runs.items():
             store.link(self.study.id, record.id, variant)
         self.figures: list[Figure] = []
+
+    def _run_folder(self, record: RunRecord) -> Path:
+        return record.dir / RUN_SUBDIR / self.kind.removeprefix("inspect-")
 
     def figure(self, fig: MplFigure, stem: str, title: str, caption: str = "") -> Path:
         """Save `fig` as PNG + SVG in the study folder (and copies in the run folders)."""
         png = save_figure(fig, self.dir / stem)
         for record in self.runs.values():
-            dest = record.dir / RUN_SUBDIR / self.kind.removeprefix("inspect-")
+            dest = self._run_folder(record)
             dest.mkdir(parents=True, exist_ok=True)
             for suffix in (".png", ".svg"):
                 shutil.copy2(png.with_suffix(suffix), dest / (stem + suffix))
         self.figures.append(Figure(title, png.name, caption))
         return png
+
+    def arrays(self, **arrays: np.ndarray) -> Path:
+        """Save the arrays behind the figures that are too big for the summary (feature maps,
+        attention maps) as ARRAYS_FILE in the study folder; np.load reads them back."""
+        path = self.dir / ARRAYS_FILE
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+        return path
 
     def finish(self, summary: Summary) -> Inspection:
         summary.figures = self.figures

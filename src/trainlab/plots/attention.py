@@ -27,17 +27,18 @@ def plot_attention_grid(
     highlight: Sequence[int] = (),
 ) -> Figure:
     """Rows: layers; columns: heads. Each cell is one input's (T, S) map, query rows × key
-    columns, on one 0..max colour scale; `tokens` label both axes ([CLS] added if needed) and
-    the positions in `highlight` (the decisive tokens) are labelled in bold red."""
+    columns. Each layer has its own 0..max colour scale and colour bar (a nearly uniform layer
+    would be black on a shared one), the uniform weight 1/S marked on it; `tokens` label both
+    axes ([CLS] added if needed), the positions in `highlight` (decisive tokens) in bold red."""
     heads = max(w.shape[0] for w in weights)
-    t = weights[0].shape[-1]
-    cell = min(2.8, max(1.8, 0.17 * t))
-    fig = new_figure(cell * heads + 1.4, cell * len(layers) + 0.8)
+    t, s = weights[0].shape[-2], weights[0].shape[-1]
+    cell = min(2.8, max(1.8, 0.17 * s))
+    fig = new_figure(cell * heads + 1.8, (cell + 0.5) * len(layers) + 1.2)  # + tick labels
     axes = fig.subplots(len(layers), heads, squeeze=False)
-    vmax = max(float(w.max()) for w in weights)
-    image = None
-    labels = token_labels(tokens, t) if tokens is not None else None
+    labels = token_labels(tokens, s) if tokens is not None else None
     for r, (name, w) in enumerate(zip(layers, weights, strict=True)):
+        vmax = max(float(w.max()), 1.0 / s)
+        image = None
         for h in range(heads):
             ax = axes[r, h]
             ax.grid(False)
@@ -45,9 +46,9 @@ def plot_attention_grid(
                 ax.set_visible(False)
                 continue
             image = ax.imshow(w[h], cmap="magma", vmin=0.0, vmax=vmax)
-            if labels is not None and t <= 40:
-                ax.set_xticks(range(t), labels, rotation=90, fontsize=6)
-                ax.set_yticks(range(t), labels, fontsize=6)
+            if labels is not None and s <= 40:
+                ax.set_xticks(range(s), labels, rotation=90, fontsize=6)
+                ax.set_yticks(range(t), labels[:t], fontsize=6)
                 for i in highlight:
                     for tick in (ax.get_xticklabels()[i], ax.get_yticklabels()[i]):
                         tick.set_color("#D55E00")
@@ -58,10 +59,15 @@ def plot_attention_grid(
                 ax.set_ylabel(f"{layer_label(name)}\nquery")
             if r == len(layers) - 1:
                 ax.set_xlabel("key")
-    if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
+        if image is not None:
+            bar = fig.colorbar(image, ax=axes[r, :], shrink=0.9, pad=0.01, label="weight")
+            bar.ax.axhline(1.0 / s, color="white", lw=1.5)
     note = " — decisive tokens in red" if highlight else ""
-    fig.suptitle(title or f"Attention maps per layer and head (one input, eval mode){note}")
+    fig.suptitle(
+        title
+        or f"Attention maps per layer and head (one input, eval mode){note}\n"
+        "each layer on its own colour scale; white line on the colour bar = uniform attention"
+    )
     return fig
 
 
@@ -103,9 +109,13 @@ def plot_patch_attention(
 
 
 def plot_rollout(
-    rollout: np.ndarray, tokens: Sequence[str] | None = None, title: str = ""
+    rollout: np.ndarray,
+    tokens: Sequence[str] | None = None,
+    title: str = "",
+    highlight: Sequence[int] = (),
 ) -> Figure:
-    """One input's attention rollout (T, T): how much each output position draws on each input."""
+    """One input's attention rollout (T, T): how much each output position draws on each input;
+    positions in `highlight` (decisive tokens) get bold red labels."""
     t = rollout.shape[-1]
     fig = new_figure(min(8.0, 2.5 + 0.25 * t), min(7.0, 2.0 + 0.22 * t))
     ax = fig.subplots()
@@ -114,7 +124,11 @@ def plot_rollout(
         labels = token_labels(tokens, t)
         ax.set_xticks(range(t), labels, rotation=90, fontsize=6)
         ax.set_yticks(range(t), labels, fontsize=6)
-    ax.set_xlabel("input token")
+        for i in highlight:
+            for tick in (ax.get_xticklabels()[i], ax.get_yticklabels()[i]):
+                tick.set_color("#D55E00")
+                tick.set_fontweight("bold")
+    ax.set_xlabel("input token" + (" (decisive in red)" if highlight else ""))
     ax.set_ylabel("position after the last layer")
     ax.grid(False)
     fig.colorbar(image, ax=ax, label="rolled-out attention")
@@ -155,7 +169,7 @@ def plot_decisive_mass(
     one value per label (1-D), against the chance line (uniform attention)."""
     mass = np.atleast_2d(mass.T).T if mass.ndim == 1 else mass
     n, heads = mass.shape
-    fig = new_figure(max(5.0, 1.1 * n + 2.5), 3.6)
+    fig = new_figure(max(6.0, 1.1 * n + 3.0), 3.8)
     ax = fig.subplots()
     width = 0.8 / heads
     x = np.arange(n)
@@ -164,8 +178,9 @@ def plot_decisive_mass(
         ax.bar(x + (h - (heads - 1) / 2) * width, mass[:, h], width, color=color(h), label=name)
     ax.axhline(chance, color="black", ls="--", lw=1, label=f"chance ({chance:.2f})")
     ax.set_xticks(x, [layer_label(n) for n in labels], rotation=20, ha="right")
+    ax.set_xlabel("layer")
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of attention on decisive tokens")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(title or "Attention mass on the decisive tokens vs chance")
+    fig.suptitle(title or "Attention mass on the decisive tokens vs chance")
     return fig

@@ -47,10 +47,13 @@ def token_labels(tokens: Sequence[str], length: int) -> list[str]:
 
 
 def plot_activation_histograms(
-    hists: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = ""
+    hists: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    title: str = "",
+    kinds: Mapping[str, str] | None = None,
 ) -> Figure:
     """One small histogram per layer (counts on a log axis), zero marked; ranges are each layer's
-    own and include negative values (tanh, GELU, residual sums)."""
+    own and include negative values (tanh, GELU, residual sums). `kinds`: layer -> module class,
+    shown in the panel titles."""
     names = list(hists)
     cols = min(4, len(names)) or 1
     rows = max(1, math.ceil(len(names) / cols))
@@ -62,7 +65,8 @@ def plot_activation_histograms(
         ax.stairs(share, edges, fill=True, color=color(i % 8), alpha=0.8)
         ax.set_yscale("log")
         ax.axvline(0.0, color="black", lw=0.7, ls=":")
-        ax.set_title(layer_label(name))
+        kind = (kinds or {}).get(name)
+        ax.set_title(layer_label(name) + (f" ({kind})" if kind else ""), fontsize=9)
         ax.set_xlabel("activation value")
         ax.set_ylabel("share of values")
     for ax in axes.flat[len(names) :]:
@@ -73,15 +77,18 @@ def plot_activation_histograms(
 
 def plot_layer_stats(rows: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
     """Left: mean ± std per layer. Right: shares near zero, of dead units and of saturated units."""
-    labels = [layer_label(r["layer"]) for r in rows]
+    labels = [
+        f"{layer_label(r['layer'])}\n{r['kind']}" if "kind" in r else layer_label(r["layer"])
+        for r in rows
+    ]
     x = np.arange(len(rows))
-    fig = new_figure(max(7.0, 0.9 * len(rows) + 4.0), 3.8)
+    fig = new_figure(max(8.0, 1.2 * len(rows) + 4.0), 4.2)
     left, right = fig.subplots(1, 2)
     means = np.array([r["mean"] for r in rows])
     stds = np.array([r["std"] for r in rows])
     left.errorbar(x, means, yerr=stds, fmt="o", color=color(0), capsize=3, label="mean ± std")
     left.axhline(0.0, color="black", lw=0.7)
-    left.set_ylabel("activation")
+    left.set_ylabel("activation value")
     left.set_title("Mean ± std per layer")
     left.legend()
     width = 0.27
@@ -91,13 +98,19 @@ def plot_layer_stats(rows: Sequence[Mapping[str, Any]], title: str = "") -> Figu
         vals = np.nan_to_num(np.array([r[key] for r in rows], dtype=float), nan=0.0)
         right.bar(x + (k - 1) * width, vals, width, color=color(k + 1), label=label)
     right.set_ylim(0, 1)
-    right.set_ylabel("share")
-    right.set_title("Dead / saturated (saturated: bounded activations only)")
-    right.legend()
+    right.set_ylabel("share (0..1)")
+    right.set_title("Near-zero values, dead and saturated units")
+    right.legend(loc="upper right")
     for ax in (left, right):
         ax.set_xticks(x, labels, rotation=30, ha="right")
         ax.set_xlabel("layer")
     fig.suptitle(title or "Per-layer activation statistics")
+    fig.supxlabel(
+        "dead unit: near 0 on >= 99% of its values; saturated unit: the same at the bounds of "
+        "tanh / sigmoid (0 for unbounded activations)",
+        fontsize=7,
+        color="0.35",
+    )
     return fig
 
 
@@ -115,7 +128,9 @@ def plot_feature_maps(
     (k, T, D) tokens: a token × unit heatmap per input (`tokens` label the rows); (k, F): units.
     """
     k = len(maps)
-    if (maps.ndim == 3 and unit_axis != 1) or maps.ndim == 2:
+    if maps.ndim == 2:
+        return _vector_maps(inputs, maps, layer)
+    if maps.ndim == 3 and unit_axis != 1:
         return _unit_heatmaps(maps, layer, tokens)
     idx = top_channels(maps, channels)
     cols = 1 + len(idx)
@@ -123,13 +138,17 @@ def plot_feature_maps(
     axes = fig.subplots(k, cols, squeeze=False, sharex="col" if maps.ndim == 3 else False)
     shown = maps[:, idx]
     vmin, vmax = float(shown.min()), float(shown.max())
+    cmap = "viridis"
+    if vmin < 0 < vmax:  # signed maps (residual sums, tanh): a diverging scale centred on 0
+        cmap, vmax = "RdBu_r", max(-vmin, vmax)
+        vmin = -vmax
     image = None
     for r in range(k):
         _draw_input(axes[r, 0], inputs[r])
         for c, ch in enumerate(idx, start=1):
             ax = axes[r, c]
             if maps.ndim == 4:
-                image = ax.imshow(maps[r, ch], cmap="viridis", vmin=vmin, vmax=vmax)
+                image = ax.imshow(maps[r, ch], cmap=cmap, vmin=vmin, vmax=vmax)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.grid(False)
@@ -145,6 +164,11 @@ def plot_feature_maps(
     axes[0, 0].set_title("input", fontsize=8)
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.8, label="activation")
+    else:  # 1-D: lines of activation vs position
+        axes[-1, 0].set_xlabel("position", fontsize=7)
+        for ax in axes[-1, 1:]:
+            ax.set_xlabel("position", fontsize=7)
+        fig.supylabel("activation (input column: signal value)", fontsize=8)
     what = "strongest channels" if len(idx) < maps.shape[1] else "channels"
     fig.suptitle(f"Feature maps of {layer_label(layer)}: {what} ({len(idx)} of {maps.shape[1]})")
     return fig
@@ -161,23 +185,40 @@ def _draw_input(ax: Axes, x: np.ndarray) -> None:
         for c in range(x.shape[0]):
             ax.plot(x[c], color="black", lw=1.0)
         ax.tick_params(labelsize=6)
+    elif x.size <= 16:  # a few features (2-D toy data): one bar each
+        ax.bar(np.arange(x.size), x.ravel(), color="black")
+        ax.tick_params(labelsize=6)
     else:
-        ax.plot(x, color="black", lw=1.0)
+        ax.plot(x.ravel(), color="black", lw=1.0)
+        ax.tick_params(labelsize=6)
+
+
+def _vector_maps(inputs: np.ndarray, maps: np.ndarray, layer: str) -> Figure:
+    """(k, F) units: per input row, the input, then its F unit activations as one strip."""
+    k = len(maps)
+    fig = new_figure(9.0, 1.1 * k + 1.0)
+    axes = fig.subplots(k, 2, squeeze=False, gridspec_kw={"width_ratios": [1, 4]})
+    lim = float(np.abs(maps).max()) or 1.0
+    image = None
+    for r in range(k):
+        _draw_input(axes[r, 0], inputs[r])
+        axes[r, 0].set_ylabel(f"input {r}", fontsize=8)
+        ax = axes[r, 1]
+        image = ax.imshow(maps[r : r + 1], aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_yticks([])
+        ax.grid(False)
+        if r < k - 1:
+            ax.set_xticklabels([])
+    axes[0, 0].set_title("input", fontsize=8)
+    axes[0, 1].set_title(f"{maps.shape[1]} units", fontsize=8)
+    axes[-1, 1].set_xlabel("unit")
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, 1], label="activation", shrink=0.9)
+    fig.suptitle(f"Unit activations of {layer_label(layer)} (input beside each row)")
+    return fig
 
 
 def _unit_heatmaps(maps: np.ndarray, layer: str, tokens: Sequence[Sequence[str]] | None) -> Figure:
-    if maps.ndim == 2:  # (k, F): one row per input
-        fig = new_figure(7.0, 1.0 + 0.45 * len(maps))
-        ax = fig.subplots()
-        im = ax.imshow(
-            maps, aspect="auto", cmap="RdBu_r", vmin=-np.abs(maps).max(), vmax=np.abs(maps).max()
-        )
-        ax.set_yticks(range(len(maps)), [f"input {i}" for i in range(len(maps))])
-        ax.set_xlabel("unit")
-        ax.grid(False)
-        fig.colorbar(im, ax=ax, label="activation")
-        fig.suptitle(f"Unit activations of {layer_label(layer)}")
-        return fig
     k = len(maps)
     fig = new_figure(3.2 * k + 1.0, 0.22 * maps.shape[1] + 1.6)
     axes = fig.subplots(1, k, squeeze=False)[0]

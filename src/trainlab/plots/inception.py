@@ -89,10 +89,16 @@ def plot_channel_layout(energy: np.ndarray, slices: Mapping[str, slice], block: 
 
 
 def plot_branch_shares(
-    blocks: Sequence[str], shares: np.ndarray, branches: Sequence[str], title: str = ""
+    blocks: Sequence[str],
+    shares: np.ndarray,
+    branches: Sequence[str],
+    title: str = "",
+    channel_shares: np.ndarray | None = None,
 ) -> Figure:
-    """Stacked bars: each branch's share of each block's activation energy (rows of (N, 4))."""
-    fig = new_figure(7.0, 1.0 + 0.55 * len(blocks) + 0.6)
+    """Stacked bars: each branch's share of each block's activation energy (rows of (N, 4));
+    black ticks mark where the bars would split if every channel carried equal energy
+    (`channel_shares`, (N, 4) shares of the channels)."""
+    fig = new_figure(7.0, 1.8 + 0.55 * len(blocks))
     ax = fig.subplots()
     left = np.zeros(len(blocks))
     y = np.arange(len(blocks))
@@ -104,12 +110,18 @@ def plot_branch_shares(
                     lo + w / 2, yy, f"{w:.0%}", ha="center", va="center", fontsize=7, color="white"
                 )
         left += shares[:, i]
+    if channel_shares is not None:
+        cuts = np.cumsum(channel_shares, axis=1)[:, :-1]
+        for yy, row in enumerate(cuts):
+            ax.vlines(row, yy - 0.45, yy + 0.45, color="black", lw=1.5)
+        ax.plot([], [], color="black", lw=1.5, label="split by channel count")
     ax.set_yticks(y, [layer_label(b) for b in blocks])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of activation energy Σ out²")
-    ax.legend(ncols=len(branches), loc="lower center", bbox_to_anchor=(0.5, 1.0))
-    ax.set_title(title or "Branch shares per Inception block", pad=24)
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, ncols=3, loc="outside lower center")
+    fig.suptitle(title or "Branch shares of activation energy per Inception block")
     return fig
 
 

@@ -12,7 +12,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from trainlab.plots.features import layer_label
-from trainlab.plots.style import color, new_figure
+from trainlab.plots.style import color, log_scale, new_figure
 
 STAT_LABELS = {
     "act_mean": ("activation mean", False),
@@ -65,10 +65,11 @@ def plot_recorder_stats(
         values = stats[name]
         for j, layer in enumerate(layers):
             ax.plot(steps, values[:, j], color=color(j), lw=1.3, label=layer_label(layer))
-        if log and np.nanmin(np.where(values > 0, values, np.nan), initial=np.inf) < np.inf:
-            ax.set_yscale("log")
+        positive = values[np.isfinite(values) & (values > 0)]
+        if log and positive.size:
+            log_scale(ax, float(positive.min()), float(positive.max()))
         ax.set_title(label)
-        ax.set_xlabel("step")
+        ax.set_xlabel("optimizer step")
     for ax in axes.flat[len(names) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -97,24 +98,23 @@ def plot_colorful_dimension(
     mappable = None
     for j, (ax, layer) in enumerate(zip(axes.flat, layers, strict=False)):
         image, lo, hi = histogram_over_time(counts[:, j], low[:, j], high[:, j])
-        if len(steps) > 1:
-            extent = (float(steps[0]), float(steps[-1]), lo, hi)
-        else:
-            extent = (0.0, 1.0, lo, hi)
+        # Each column is centred on its step; a lone record gets a column one interval wide.
+        half = float(np.median(np.diff(steps))) / 2 if len(steps) > 1 else 0.5
+        extent = (float(steps[0]) - half, float(steps[-1]) + half, lo, hi)
         positive = image[image > 0]
-        norm = LogNorm(vmin=max(positive.min(), 1e-5), vmax=1.0) if positive.size else None
+        vmin = max(float(positive.min()), 1e-5) if positive.size else 1e-5
         mappable = ax.imshow(
-            np.where(image > 0, image, np.nan),
+            np.maximum(image, vmin),  # empty cells take the darkest colour, not a white gap
             origin="lower",
             aspect="auto",
             extent=extent,
             cmap="viridis",
-            norm=norm,
+            norm=LogNorm(vmin=vmin, vmax=1.0),
             interpolation="nearest",
         )
         ax.axhline(0.0, color="white", lw=0.6, ls=":")
         ax.set_title(layer_label(layer))
-        ax.set_xlabel("step")
+        ax.set_xlabel("optimizer step")
         ax.set_ylabel("activation value")
         ax.grid(False)
     for ax in axes.flat[n:]:

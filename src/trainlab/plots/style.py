@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 # Colour-blind-safe qualitative palette (Okabe & Ito), enough for 8 variants.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -37,10 +40,29 @@ def new_figure(width: float = 6.4, height: float = 4.0, **kwargs: object) -> Fig
     return Figure(figsize=(width, height), layout="constrained", **kwargs)  # type: ignore[arg-type]
 
 
+def log_scale(ax: Axes, low: float | None = None, high: float | None = None) -> None:
+    """A log y axis with plain tick labels (0.2, 5, 300 rather than 2×10⁻¹); spanning less than
+    two decades, the 2× and 5× ticks (and 3× under one decade) are labelled too, so a short axis
+    still has numbers.
+    `low`/`high`: the data's range (default: what is plotted so far); with values <= 0 the axis
+    stays linear."""
+    if low is None or high is None:
+        low, high = (float(v) for v in ax.dataLim.intervaly)
+    if not (low > 0 and math.isfinite(high)):
+        return  # zeros or negatives (a zero-initialised branch): a linear axis shows them
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    short = high / low < 10  # less than a decade: label 2, 3, 5 (× 10^k) too
+    ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0) if short else (2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(plain if high / low < 100 else NullFormatter())
+
+
 def save_figure(fig: Figure, stem: Path) -> Path:
     """Write `stem.png` and `stem.svg`; return the PNG path."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     png = stem.with_suffix(".png")
     fig.savefig(png)
+    fig.set_layout_engine("none")  # keep the layout just computed: the SVG needs no second pass
     fig.savefig(stem.with_suffix(".svg"))
     return png

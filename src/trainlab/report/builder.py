@@ -9,6 +9,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from typing import Any
 
 from jinja2 import Environment as Jinja
 from jinja2 import PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from trainlab.errors import StoreError
 from trainlab.report import figures
@@ -42,6 +43,7 @@ GROUPS = {"studies": "Studies", "searches": "Searches", "inspections": "Inspecti
 RUN_METRICS = ("best_val_acc", "val_acc", "test_acc", "test_loss", "ece", "epochs", "train_seconds")
 MARKS = {"better": "▲", "worse": "▼", "noise": "≈", "info": "●"}  # verdict tone -> marker
 MAX_DATA_CHARS = 8000  # a study's raw numbers are shown inline up to this size
+REPORT_FILE = "report.html"  # default output: in the store folder, beside trainlab.db
 # Opens every <details> for printing (configs belong on paper) and closes them again after.
 PRINT_SCRIPT = (
     "(function(){var shut=[];"
@@ -69,6 +71,7 @@ class Section:
     shared_config: str = ""  # config fields all those runs share (the rest are table columns)
     config: str = ""  # a run's full config, or a study's settings, as YAML
     data: str = ""  # a study's raw numbers as JSON when small enough
+    data_note: str = ""  # why they are not shown (too large)
     problem: str = ""
 
 
@@ -94,6 +97,7 @@ class Report:
     groups: list[Group]
     environments: list[Environment]
     warnings: list[str]
+    path: Path | None = None  # where `write_report` wrote it
 
 
 def build_report(store: Store, selection: Selection, title: str | None = None) -> Report:
@@ -115,13 +119,27 @@ def build_report(store: Store, selection: Selection, title: str | None = None) -
             section.number = f"{i}.{j}"
     findings = [(s, v) for g in chosen for s in g.sections for v in s.verdicts]
     times = [s.created for s in selection.studies] + [r.created for r in selection.runs]
+    counts = Counter(_group_of(s.kind) for s in selection.studies)
+    contents = [
+        _plural(counts[key], noun)
+        for key, noun in (
+            ("studies", "study"),
+            ("searches", "search"),
+            ("inspections", "inspection"),
+        )
+        if counts[key]
+    ]
+    if selection.runs or not contents:
+        contents.append(_plural(len(selection.runs), "run"))
     facts = [
-        Fact("contents", f"{len(selection.studies)} studies, {len(selection.runs)} runs"),
+        Fact("contents", ", ".join(contents)),
         Fact("latest result", _when(max(times))),
         Fact("store", str(store.root)),
         Fact("built with", f"trainlab {_version()}"),
     ]
     envs = list(b.envs.values())
+    for env in envs:
+        env.runs = [Cell(rid, False, b.link(rid)) for rid in env.run_ids]
     return Report(title or "trainlab report", facts, findings, chosen, envs, b.warnings)
 
 
@@ -135,6 +153,7 @@ def render(report: Report) -> str:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    jinja.filters["breakable"] = breakable
     digest = base64.b64encode(hashlib.sha256(PRINT_SCRIPT.encode()).digest()).decode()
     csp = (
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -147,17 +166,25 @@ def render(report: Report) -> str:
 
 def write_report(
     store: Store,
-    out: Path,
+    out: Path | None = None,
     refs: Sequence[str] = (),
     latest: bool = False,
     everything: bool = False,
     title: str | None = None,
 ) -> Report:
-    """Select, build and write the report to `out`; returns it (its `warnings` name what is missing)."""
+    """Select (`refs`: run/study ids, id prefixes or names; the `--latest` / `--all` flags), build
+    and write the report to `out` (default `<store>/report.html`). Returns it: `report.path` is the
+    file, `report.warnings` name what is missing. StoreError for a ref that matches nothing."""
     report = build_report(store, select(store, refs, latest, everything), title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8", newline="\n") as f:
-        f.write(render(report))
+    path = Path(out) if out is not None else store.root / REPORT_FILE
+    if path.is_dir():
+        raise StoreError(f"--out {str(path)!r} is a folder; give a file name such as report.html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole, then renamed: a browser showing the old report never sees half a file.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(render(report).encode("utf-8"))
+    tmp.replace(path)
+    report.path = path
     return report
 
 
@@ -167,6 +194,10 @@ class _Builder:
         self.num = Numbering()
         self.envs: dict[str, Environment] = {}
         self.warnings: list[str] = []
+
+    def link(self, run_id: str) -> str:
+        """The in-page anchor of a run that has its own section, else no link."""
+        return f"#run-{_slug(run_id)}" if run_id in self.own_runs else ""
 
     def study(self, study: StudyRecord) -> Section:
         facts = [
@@ -217,7 +248,13 @@ class _Builder:
             section.figures.append(self.num.figure(fig.title, fig.caption, image, problem))
         if summary.data:
             text = json.dumps(summary.data, indent=1, default=str)
-            section.data = text if len(text) <= MAX_DATA_CHARS else ""
+            if len(text) <= MAX_DATA_CHARS:
+                section.data = text
+            else:
+                section.data_note = (
+                    f"The numbers behind the figures ({len(text) // 1000} kB of JSON) are too many"
+                    f" to show here; they are stored with the {study.kind} in {self.store.db_path}."
+                )
 
     def run(self, run: RunRecord) -> Section:
         c, env = run.config, self.env(run)
@@ -268,8 +305,7 @@ class _Builder:
         rows = []
         for (variant, run), config in zip(pairs, flat, strict=True):
             env = self.env(run)
-            link = f"#run-{_slug(run.id)}" if run.id in self.own_runs else ""
-            row: list[Any] = [Cell(run.id, False, link), run.name]
+            row: list[Any] = [Cell(run.id, False, self.link(run.id)), run.name]
             row += [variant] if with_variant else []
             row += [run.seed, run.status, *(config.get(k) for k in differing)]
             row += [run.summary.get(m) for m in metrics]
@@ -291,6 +327,12 @@ class _Builder:
         return env
 
 
+def breakable(text: Any) -> Markup:
+    """Escaped text that may wrap after `_` and `.` (long metric and config names in headers)."""
+    wbr = Markup("<wbr>")
+    return escape(text).replace("_", "_" + wbr).replace(".", "." + wbr)
+
+
 def _summary(raw: dict[str, Any]) -> Summary | None:
     """The stored Summary, ignoring fields this version does not know; None if there is none."""
     if not raw or "kind" not in raw:
@@ -300,7 +342,7 @@ def _summary(raw: dict[str, Any]) -> Summary | None:
 
 
 def _group_of(kind: str) -> str:
-    if kind == "search":
+    if kind == "search" or kind.startswith("search-"):
         return "searches"
     return "inspections" if kind.startswith("inspect") else "studies"
 
@@ -308,6 +350,11 @@ def _group_of(kind: str) -> str:
 def _named(name: str, options: dict[str, Any]) -> str:
     opts = ", ".join(f"{k}={fmt(v)}" for k, v in options.items())
     return f"{name} ({opts})" if opts else name
+
+
+def _plural(n: int, noun: str) -> str:
+    plural = {"study": "studies", "search": "searches"}.get(noun, f"{noun}s")
+    return f"{n} {noun if n == 1 else plural}"
 
 
 def _when(t: float) -> str:

@@ -15,12 +15,16 @@ KIND_ORDER = (
     "regularization",
     "grid",
     "search",
+    "search-compare",
     "inspect-features",
     "inspect-attention",
     "inspect-inception",
     "inspect-residual",
     "inspect-recorder",
 )
+
+
+HEX = frozenset("0123456789abcdef")
 
 
 @dataclass
@@ -115,6 +119,8 @@ def resolve(store: Store, ref: str) -> StudyRecord | RunRecord:
 
 
 def _run_or_none(store: Store, ref: str) -> RunRecord | None:
+    if not ref or any(c not in HEX for c in ref):
+        return None  # run ids are hex; `_` and `%` in a name would be LIKE wildcards in the store
     try:
         return store.get_run(ref)
     except StoreError as exc:

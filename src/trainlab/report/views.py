@@ -99,6 +99,7 @@ class Environment:
     facts: list[Fact]
     packages: list[Fact]
     run_ids: list[str] = field(default_factory=list)
+    runs: list[Cell] = field(default_factory=list)  # the run ids, linked to their sections
 
 
 def fmt(value: Any) -> str:

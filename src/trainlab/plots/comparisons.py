@@ -1,0 +1,164 @@
+"""Comparison figures from plain numbers: per-variant seed values with mean and CI, learning-rate
+tuning curves, and reliability diagrams.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from trainlab.plots.style import color, new_figure
+
+Interval = tuple[float, float, float]  # (mean, low, high)
+
+
+def plot_dots(
+    groups: Mapping[str, Sequence[float]],
+    xlabel: str,
+    title: str,
+    intervals: Mapping[str, Interval] | None = None,
+    reference: Mapping[str, float] | None = None,
+    reference_label: str = "reference",
+) -> Figure:
+    """One row per variant (top to bottom in the order given): each seed as a dot, the mean as a
+    diamond with its interval as a bar, and an optional reference value as a cross."""
+    names = list(groups)
+    fig = new_figure(6.4, 1.2 + 0.42 * max(1, len(names)))
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)  # the jitter only separates equal dots; fixed for stable files
+    for i, name in enumerate(names):
+        y = len(names) - 1 - i
+        vals = np.asarray(groups[name], dtype=float)
+        if vals.size:
+            jitter = rng.uniform(-0.12, 0.12, vals.size)
+            ax.plot(vals, y + jitter, "o", color=color(0), alpha=0.55, ms=4, lw=0)
+            mean, lo, hi = (intervals or {}).get(name, (float(vals.mean()),) * 3)
+            ax.errorbar(
+                mean, y, xerr=[[mean - lo], [hi - mean]], fmt="D", color="black", ms=5, capsize=3
+            )
+        if reference and name in reference:
+            ax.plot(reference[name], y, "x", color=color(3), ms=9, mew=2)
+    ax.set_yticks(range(len(names)), list(reversed(names)))
+    ax.set_ylim(-0.7, len(names) - 0.3)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", alpha=0)
+    handles = [
+        ax.plot([], [], "o", color=color(0), alpha=0.55, ms=4)[0],
+        ax.plot([], [], "D", color="black", ms=5)[0],
+    ]
+    labels = ["one seed", "mean, bar = 95% CI"]
+    if reference:
+        handles.append(ax.plot([], [], "x", color=color(3), ms=9, mew=2)[0])
+        labels.append(reference_label)
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+    ax.set_title(title)
+    return fig
+
+
+def plot_tuning(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float | None]]]],
+    chosen: Mapping[str, float],
+    ylabel: str,
+    title: str,
+) -> Figure:
+    """Per panel, one line per variant of the metric against the learning rate (log axis).
+
+    A None value (the run diverged or failed) is drawn as a cross on the bottom edge; the chosen
+    learning rate of each variant is ringed.
+    """
+    cols = len(panels)
+    fig = new_figure(5.2 * cols, 4.4)
+    axes = fig.subplots(1, cols, squeeze=False)[0]
+    for ax, (name, variants) in zip(axes, panels.items(), strict=True):
+        floor = _floor(variants)
+        for i, (label, (lrs, values)) in enumerate(variants.items()):
+            c = color(i)
+            ok = [
+                (lr, v)
+                for lr, v in zip(lrs, values, strict=True)
+                if v is not None and math.isfinite(v)
+            ]
+            bad = [
+                lr for lr, v in zip(lrs, values, strict=True) if v is None or not math.isfinite(v)
+            ]
+            if ok:
+                ax.plot(*zip(*ok, strict=True), "o-", color=c, ms=4, lw=1.4, label=label)
+            if bad:
+                ax.plot(bad, [floor] * len(bad), "x", color=c, ms=7, mew=2)
+            if label in chosen:
+                pick = dict(ok).get(chosen[label])
+                if pick is not None:
+                    ax.plot(chosen[label], pick, "o", ms=11, mfc="none", mec=c, mew=1.5)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(name)
+        if ax.lines:
+            cols = min(len(variants), 4)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=cols, frameon=False)
+    fig.suptitle(
+        f"{title}\nring: chosen rate; x on the bottom edge: diverged or failed", fontsize=10
+    )
+    return fig
+
+
+def _floor(variants: Mapping[str, tuple[Sequence[float], Sequence[float | None]]]) -> float:
+    vals = [v for _, vs in variants.values() for v in vs if v is not None and math.isfinite(v)]
+    return min(vals) if vals else 0.0
+
+
+def plot_reliability(
+    panels: Mapping[str, Mapping[str, Sequence[float]]],
+    ece: Mapping[str, float],
+    title: str,
+) -> Figure:
+    """Reliability diagrams, one per variant: accuracy per confidence bin against the diagonal.
+
+    Each panel takes `confidence`, `accuracy` and `count` per equal-width bin (bins with no
+    sample are not drawn); bars below the diagonal mean over-confidence.
+    """
+    n = len(panels)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = new_figure(3.2 * cols, 3.0 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    for ax, (name, b) in zip(axes, panels.items(), strict=False):
+        count = np.asarray(b["count"], dtype=float)
+        edges = np.linspace(0, 1, len(count) + 1)
+        centers = (edges[:-1] + edges[1:]) / 2
+        keep = count > 0
+        acc = np.asarray(b["accuracy"], dtype=float)
+        conf = np.asarray(b["confidence"], dtype=float)
+        width = 1 / len(count)
+        # The gap bar spans accuracy..confidence behind the accuracy bar: above the accuracy it
+        # shows over-confidence; under-confidence shows as an accuracy bar over the diagonal.
+        gap = (conf - acc)[keep]
+        ax.bar(centers[keep], gap, bottom=acc[keep], width=width, color=color(3), alpha=0.35,
+               edgecolor="none", label="gap to confidence", zorder=1)  # fmt: skip
+        ax.bar(centers[keep], acc[keep], width=width, color=color(0), edgecolor="white",
+               label="accuracy", zorder=2)  # fmt: skip
+        ax.plot([0, 1], [0, 1], "--", color="gray", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{name}\nECE {ece.get(name, float('nan')):.3f}")
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+    axes[0].legend(loc="upper left")
+    fig.suptitle(f"{title}\ntest set, seeds pooled; dashed: perfect calibration", fontsize=10)
+    return fig
+
+
+def pool_bins(runs: Sequence[Mapping[str, Sequence[float]]]) -> dict[str, list[float]]:
+    """Reliability bins of several runs as one: counts add, confidence and accuracy by count."""
+    count = np.sum([np.asarray(r["count"], dtype=float) for r in runs], axis=0)
+    safe = np.maximum(count, 1)
+    conf = (
+        np.sum([np.asarray(r["confidence"]) * np.asarray(r["count"]) for r in runs], axis=0) / safe
+    )
+    acc = np.sum([np.asarray(r["accuracy"]) * np.asarray(r["count"]) for r in runs], axis=0) / safe
+    return {"confidence": conf.tolist(), "accuracy": acc.tolist(), "count": count.tolist()}

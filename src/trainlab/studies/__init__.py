@@ -1,0 +1,77 @@
+"""Comparison studies: a base config x named variants x seeds, run by a pool of worker processes
+(resumable: finished configs are never run twice), compared with statistics over seeds.
+
+`run_baselines`, `run_optimizers`, `run_regularization` and `run_grid` each store a study with
+figures, tables and a Summary the report renders.
+
+Names load on first use: a worker process (`python -m trainlab.studies.worker`) imports only the
+executor, not matplotlib and scipy, so it starts about 3 s sooner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainlab.studies.baselines import PAPER, run_baselines
+    from trainlab.studies.executor import Job, Outcome, execute, load_reliability
+    from trainlab.studies.grid import expand, parse_vary, product, run_grid
+    from trainlab.studies.optimizers import OPTIMIZERS, SCHEDULES, run_optimizers
+    from trainlab.studies.output import StudyResult
+    from trainlab.studies.regularization import METHODS, run_regularization
+    from trainlab.studies.stats import Comparison, Spread, compare, describe, stats_table
+
+_HOME = {
+    "PAPER": "baselines",
+    "run_baselines": "baselines",
+    "Job": "executor",
+    "Outcome": "executor",
+    "execute": "executor",
+    "load_reliability": "executor",
+    "expand": "grid",
+    "parse_vary": "grid",
+    "product": "grid",
+    "run_grid": "grid",
+    "OPTIMIZERS": "optimizers",
+    "SCHEDULES": "optimizers",
+    "run_optimizers": "optimizers",
+    "StudyResult": "output",
+    "METHODS": "regularization",
+    "run_regularization": "regularization",
+    "Comparison": "stats",
+    "Spread": "stats",
+    "compare": "stats",
+    "describe": "stats",
+    "stats_table": "stats",
+}
+
+__all__ = [
+    "METHODS",
+    "OPTIMIZERS",
+    "PAPER",
+    "SCHEDULES",
+    "Comparison",
+    "Job",
+    "Outcome",
+    "Spread",
+    "StudyResult",
+    "compare",
+    "describe",
+    "execute",
+    "expand",
+    "load_reliability",
+    "parse_vary",
+    "product",
+    "run_baselines",
+    "run_grid",
+    "run_optimizers",
+    "run_regularization",
+    "stats_table",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'trainlab.studies' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"trainlab.studies.{_HOME[name]}"), name)

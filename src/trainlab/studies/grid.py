@@ -1,0 +1,201 @@
+"""A study as a grid: base config x named variants x seeds -> jobs; and the custom `grid` study
+(`--vary optim.name=sgd,adam --vary regularize.dropout=0,0.3`) over any config fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from trainlab.config import RunConfig, read_yaml
+from trainlab.errors import ConfigError, TrainlabError
+from trainlab.plots.comparisons import plot_dots
+from trainlab.plots.curves import plot_bands
+from trainlab.studies import output as out
+from trainlab.studies.executor import Job, Outcome, check_workers, execute
+from trainlab.studies.stats import interval, pm, stats_table
+from trainlab.track.store import RunRecord, Store
+from trainlab.track.summary import Summary, Table
+
+Variants = dict[str, dict[str, Any]]  # variant name -> dotted overrides of the base config
+
+
+def seed_list(base: RunConfig, n: int) -> list[int]:
+    """`n` seeds counted up from the base config's seed."""
+    out.check_seeds(n)
+    return [base.seed + i for i in range(n)]
+
+
+def expand(
+    base: RunConfig, variants: Mapping[str, Mapping[str, Any]], seeds: Sequence[int]
+) -> list[Job]:
+    """Every variant at every seed, variant-major; each config validated (ConfigError names it)."""
+    jobs = []
+    for name, overrides in variants.items():
+        for seed in seeds:
+            try:
+                cfg = base.with_overrides({**overrides, "seed": seed, "name": name})
+            except ConfigError as exc:
+                raise ConfigError(f"variant {name!r}: {exc}") from None
+            jobs.append(Job(name, cfg))
+    return jobs
+
+
+def parse_vary(items: Sequence[str], base: RunConfig) -> dict[str, list[Any]]:
+    """`["optim.name=sgd,adam"]` -> {"optim.name": ["sgd", "adam"]}; every value is checked on `base`."""
+    vary: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not text.strip():
+            raise ConfigError(
+                f"--vary {item!r}: must look like field=v1,v2, e.g. optim.name=sgd,adam"
+            )
+        if key in ("seed", "name"):
+            raise ConfigError(f"--vary {key}: not a field to vary; use --seeds for seeds")
+        if key in vary:
+            raise ConfigError(f"--vary {key}: given twice; list all its values in one --vary")
+        values = [read_yaml(v.strip()) for v in text.split(",") if v.strip()]
+        for value in values:
+            try:
+                base.with_overrides({key: value})
+            except ConfigError as exc:
+                said = str(exc)
+                where = "" if said.startswith(f"{key}=") else f"{key}={value!r}: "
+                raise ConfigError(f"--vary {where}{said}") from None
+        vary[key] = values
+    if not vary:
+        raise ConfigError("give at least one --vary field=v1,v2")
+    return vary
+
+
+def product(vary: Mapping[str, Sequence[Any]]) -> Variants:
+    """The cartesian product of the varied fields, each combination named `field=value ...`."""
+    keys = list(vary)
+    out_: Variants = {}
+    for combo in itertools.product(*(vary[k] for k in keys)):
+        name = " ".join(f"{k}={_show(v)}" for k, v in zip(keys, combo, strict=True))
+        out_[name] = dict(zip(keys, combo, strict=True))
+    return out_
+
+
+def dry_run(base: RunConfig, variants: Variants) -> None:
+    """Build the data and model of each variant once, so a bad combination fails before any run."""
+    from trainlab.train.experiment import prepare
+
+    for name, overrides in variants.items():
+        try:
+            prepare(base.with_overrides(overrides))
+        except TrainlabError as exc:
+            raise ConfigError(f"variant {name!r}: {exc}") from None
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def run_grid(
+    base: RunConfig,
+    vary: Mapping[str, Sequence[Any]] | Sequence[str],
+    seeds: int = 3,
+    workers: int | None = None,
+    store: Store | None = None,
+    name: str | None = None,
+    progress: bool = True,
+) -> out.StudyResult:
+    """Run (or resume) base x product(vary) x seeds and compare the variants on test accuracy."""
+    check_workers(workers)
+    fields = parse_vary(list(vary), base) if not isinstance(vary, Mapping) else dict(vary)
+    variants = product(fields)
+    seed_values = seed_list(base, seeds)
+    jobs = expand(base, variants, seed_values)
+    dry_run(base, variants)
+    store = store or Store()
+    name = name or f"grid-{base.name}-{fingerprint(base.canonical_json(), fields, seed_values)}"
+    config = {"base": base.model_dump(mode="json"), "vary": fields, "seeds": seed_values}
+    study = out.StudyOutput(store, "grid", name, config)
+    with out.live_progress(f"grid {name}", progress) as bar:
+        outcomes = execute(store, study.id, jobs, workers, bar)
+    return summarize_grid(store, study, outcomes, fields, list(variants))
+
+
+def summarize_grid(
+    store: Store,
+    study: out.StudyOutput,
+    outcomes: Sequence[Outcome],
+    fields: Mapping[str, Sequence[Any]],
+    variants: list[str],
+) -> out.StudyResult:
+    runs = out.finished(outcomes, variants)
+    test = out.metric(runs, "test_acc")
+    table, verdicts = stats_table(
+        "Grid: test accuracy per variant", "test_acc", test, out.seeds(runs, "test_acc")
+    )
+    val, _ = stats_table(
+        "Grid: final validation accuracy per variant",
+        "val_acc",
+        out.metric(runs, "val_acc"),
+        out.seeds(runs, "val_acc"),
+    )
+    summary = Summary(
+        "grid",
+        f"Grid study over {', '.join(fields)}",
+        verdicts=verdicts,
+        tables=[table, val, costs_table(runs)],
+    )
+    order = [r[0] for r in table.rows]
+    if order:
+        iv = {v: interval(test[v]) for v in order}
+        fig = plot_dots(
+            {v: test[v] for v in order},
+            "test accuracy (fraction correct)",
+            "Test accuracy per variant",
+            iv,
+        )
+        study.figure(
+            fig,
+            "test-acc",
+            "Test accuracy per variant",
+            "Dots are seeds; diamond is the mean with its 95% CI.",
+        )
+        curves = out.series(store, runs, "val_acc")
+        fig = plot_bands(
+            {"validation accuracy": curves},
+            "epoch",
+            "validation accuracy (fraction)",
+            "Validation accuracy per epoch",
+        )
+        study.figure(fig, "val-curves", "Validation accuracy per epoch")
+        summary.text.append(f"Best variant on test accuracy: {order[0]} ({pm(test[order[0]])}).")
+    summary.data = {"vary": dict(fields), "test_acc": test}
+    return study.finish(summary, outcomes)
+
+
+def costs_table(runs: Mapping[str, Sequence[RunRecord]]) -> Table:
+    """Runs, parameters, mean wall seconds and epochs per variant."""
+    rows = []
+    for v, rs in runs.items():
+        if rs:
+            secs = [r.seconds or 0.0 for r in rs]
+            rows.append(
+                [
+                    v,
+                    len(rs),
+                    rs[0].summary.get("params"),
+                    round(sum(secs) / len(secs), 2),
+                    rs[0].summary.get("epochs"),
+                ]
+            )
+    return Table(
+        "Cost per variant",
+        ["variant", "runs", "params", "seconds per run", "epochs"],
+        rows,
+        "wall seconds from start to end of each run",
+    )
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

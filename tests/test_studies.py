@@ -1,0 +1,202 @@
+"""Each study on a tiny budget: the runs it stores, the statistics, the files and the Summary."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trainlab.config import RunConfig
+from trainlab.errors import ConfigError
+from trainlab.studies import (
+    expand,
+    load_reliability,
+    parse_vary,
+    product,
+    run_baselines,
+    run_grid,
+    run_optimizers,
+    run_regularization,
+)
+from trainlab.studies.baselines import BaselineBudget
+from trainlab.studies.optimizers import OptimBudget, choose, families, loss_spikes, to_target
+from trainlab.studies.regularization import RegBudget
+from trainlab.track.store import Store
+from trainlab.track.summary import Summary
+
+TINY = {
+    "name": "tiny",
+    "data": {"name": "moons", "options": {"n": 200}},
+    "model": {"name": "mlp", "options": {"width": 8}},
+    "train": {"epochs": 2, "batch_size": 50},
+}
+
+
+def tiny(**over: object) -> RunConfig:
+    return RunConfig.model_validate(TINY).with_overrides(dict(over))
+
+
+def assert_outputs(store: Store, study_id: str, kind: str) -> Summary:
+    record = store.get_study(study_id)
+    assert record.kind == kind and record.status == "finished"
+    summary = Summary.from_json(record.summary)
+    assert summary.figures and summary.tables
+    for fig in summary.figures:
+        assert (record.dir / fig.file).exists()
+        assert (record.dir / fig.file).with_suffix(".svg").exists()
+    assert list(record.dir.glob("*.csv")) and list(record.dir.glob("*.md"))
+    assert json.loads((record.dir / "summary.json").read_text())["kind"] == kind
+    assert set(summary.run_ids) <= set(record.run_ids)
+    return summary
+
+
+def test_product_names_every_combination() -> None:
+    variants = product({"optim.name": ["sgd", "adam"], "regularize.dropout": [0, 0.3]})
+    assert list(variants) == [
+        "optim.name=sgd regularize.dropout=0",
+        "optim.name=sgd regularize.dropout=0.3",
+        "optim.name=adam regularize.dropout=0",
+        "optim.name=adam regularize.dropout=0.3",
+    ]
+    jobs = expand(tiny(), variants, [0, 1])
+    assert len(jobs) == 8 and len({j.hash for j in jobs}) == 8
+    assert jobs[1].config.seed == 1 and jobs[2].config.regularize.dropout == 0.3
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        ("optim.nam=sgd", ["--vary optim.nam='sgd'", "unknown field 'optim.nam'", "lr"]),
+        ("optim.name=sgd,sgdd", ["--vary optim.name='sgdd'", "must be one of"]),
+        ("optim.name", ["--vary 'optim.name'", "field=v1,v2"]),
+        ("seed=1,2", ["--vary seed", "--seeds"]),
+    ],
+)
+def test_bad_vary_is_one_line_naming_the_field(item: str, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_vary([item], tiny())
+    msg = str(exc.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg
+
+
+def test_grid_study_stores_runs_stats_and_figures() -> None:
+    store = Store()
+    result = run_grid(tiny(), ["optim.name=sgd,adam"], seeds=2, workers=1, progress=False)
+    assert result.counts == {"runs": 4, "reused": 0, "finished": 4, "diverged": 0, "failed": 0, "interrupted": 0}  # fmt: skip
+    pairs = store.study_runs(result.study_id)
+    assert sorted(v for v, _ in pairs) == ["optim.name=adam"] * 2 + ["optim.name=sgd"] * 2
+    summary = assert_outputs(store, result.study_id, "grid")
+    table = summary.tables[0]
+    assert {r[0] for r in table.rows} == {"optim.name=sgd", "optim.name=adam"}
+    means = {r[0]: r[2] for r in table.rows}
+    for variant, values in summary.data["test_acc"].items():
+        assert means[variant] == pytest.approx(sum(values) / 2, abs=1e-4)
+    assert len(summary.verdicts) == 1 and "on test_acc" in summary.verdicts[0]
+
+
+def test_baselines_tiny_beside_the_paper() -> None:
+    store = Store()
+    result = run_baselines(BaselineBudget(seeds=2, epochs=1), datasets=("mnist1d",), workers=1, progress=False)  # fmt: skip
+    assert result.counts["finished"] == 8
+    summary = assert_outputs(store, result.study_id, "baselines")
+    paper = summary.tables[0]
+    rows = {r[1]: dict(zip(paper.columns, r, strict=True)) for r in paper.rows}
+    assert set(rows) == {"logreg", "mlp", "cnn", "gru"}
+    assert rows["cnn"]["paper"] == 0.94 and rows["gru"]["paper"] == 0.91
+    assert rows["cnn"]["mean - paper"] == pytest.approx(
+        rows["cnn"]["test_acc mean"] - 0.94, abs=1e-4
+    )
+    assert rows["mlp"]["params"] > rows["logreg"]["params"] == 410  # 40 inputs x 10 + 10
+    assert all(v.startswith("mnist1d: ") for v in summary.verdicts)
+
+
+def test_optimizers_tiny_tunes_then_compares_at_the_chosen_rate() -> None:
+    store = Store()
+    budget = OptimBudget(epochs=2, lrs=(0.01, 0.3), seeds=2, tuning_seeds=1)
+    result = run_optimizers(
+        budget, optimizers=("sgd", "adam"), schedules=("constant", "cosine"),
+        optimizer="adam", workers=1, store=store, base=tiny(), progress=False,
+    )  # fmt: skip
+    tuning = result.summary.data["tuning"]
+    chosen = {**result.summary.data["optimizers"]["chosen"], **result.summary.data["schedules"]["chosen"]}  # fmt: skip
+    for variant, lr in chosen.items():
+        assert lr == choose({float(k): v for k, v in tuning[variant].items()})
+    hashes = [o.job.hash for o in result.outcomes]
+    finals = [o for o in result.outcomes if o.job.config.optim.lr == chosen[o.job.variant]]
+    assert {o.job.config.seed for o in finals} == {0, 1}
+    # adam on the constant schedule is in both families, and the tuning run at seed 0 is reused:
+    # 2 x 2 + 2 x 2 tuning runs, minus 2 shared, plus one more seed per variant, minus 1 shared
+    assert result.counts["runs"] == len(set(hashes)) == 6 + 4 - 1
+    assert len(store.study_runs(result.study_id)) == result.counts["runs"]
+    summary = assert_outputs(store, result.study_id, "optimizers")
+    titles = [t.title for t in summary.tables]
+    assert "Tuning: final validation accuracy per learning rate" in titles
+    assert any(t.endswith("speed and stability") for t in titles)
+    assert {f.file for f in summary.figures} >= {
+        "tuning-curves.png",
+        "convergence-optimizers-time.png",
+    }
+
+
+def test_time_to_target_and_loss_spikes() -> None:
+    epochs = [
+        {"epoch": 1, "step": 10, "seconds": 0.5, "val_acc": 0.4},
+        {"epoch": 2, "step": 20, "seconds": 0.5, "val_acc": 0.7},
+    ]
+    assert to_target(epochs, 0.6) == (2, 20, 1.0)
+    assert to_target(epochs, 0.9) is None
+    assert loss_spikes([1.0, 0.5, 0.6, 0.7, 0.3, 0.2]) == 1  # 0.7 > 1.25 x 0.5
+    assert choose({0.1: 0.5, 0.01: 0.5, 1.0: None}) == 0.01  # ties go to the smaller rate
+
+
+def test_regularization_tiny_measures_calibration() -> None:
+    store = Store()
+    budget = RegBudget(seeds=2, epochs=2, methods=("none", "dropout 0.5", "l2 1e-3"))
+    result = run_regularization(budget, workers=1, store=store, base=tiny(), progress=False)
+    assert result.counts["finished"] == 6
+    summary = assert_outputs(store, result.study_id, "regularization")
+    measures = summary.tables[0]
+    assert [r[0] for r in measures.rows] == ["none", "dropout 0.5", "l2 1e-3"]
+    assert "ECE" in measures.columns and "gap (train - test)" in measures.columns
+    against = next(t for t in summary.tables if t.title == "Regularization against none")
+    assert [r[0] for r in against.rows] == ["dropout 0.5", "l2 1e-3"]
+    assert "reliability.png" in {f.file for f in summary.figures}
+    run = next(o.run for o in result.outcomes if o.run is not None)
+    stored = load_reliability(run)
+    assert sum(stored["count"]) == 50  # moons n=200 -> 50 test points
+    (run.dir / "reliability.json").unlink()
+    rebuilt = load_reliability(run)  # from the checkpoint
+    for key in ("confidence", "accuracy", "count"):
+        assert rebuilt[key] == pytest.approx(stored[key], abs=1e-6)
+
+
+def test_unknown_budget_and_methods_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="--budget 'fast': choose one of quick, full"):
+        run_baselines("fast", progress=False)
+    with pytest.raises(ConfigError, match="--optimizers 'adamax': choose from sgd"):
+        run_optimizers(optimizers=("adamax",), progress=False)
+    with pytest.raises(ConfigError, match="--methods 'mixup'"):
+        run_regularization(methods=("mixup",), progress=False)
+    with pytest.raises(ConfigError, match="--seeds 0"):
+        run_grid(tiny(), ["optim.name=sgd"], seeds=0, progress=False)
+
+
+def test_study_folder_lives_in_the_store(tmp_path: Path) -> None:
+    store = Store(tmp_path / "elsewhere")
+    result = run_grid(tiny(**{"train.epochs": 1}), ["optim.lr=0.01"], seeds=1, workers=1, store=store, progress=False)  # fmt: skip
+    assert result.dir.parent.parent == store.root
+
+
+def test_optimizer_and_schedule_subsets() -> None:
+    only = families(["sgd", "nesterov"], [], "cosine", "momentum", epochs=10)
+    assert [f.key for f in only] == ["optimizers"]
+    assert only[0].variants["nesterov"] == {
+        "optim.name": "sgd", "optim.momentum": 0.9, "optim.nesterov": True, "schedule.name": "cosine",
+    }  # fmt: skip
+    sched = families([], ["warmup_cosine"], "constant", "adam", epochs=10)
+    assert sched[0].variants["warmup_cosine"]["schedule.warmup"] == 1  # a tenth of the epochs
+    with pytest.raises(ConfigError, match="both empty"):
+        families([], [], "constant", "momentum", epochs=10)
+    with pytest.raises(ConfigError, match="--schedule 'linear': choose from constant"):
+        families(["sgd"], [], "linear", "momentum", epochs=10)

@@ -1,0 +1,126 @@
+"""The executor: failures are counted, never fatal; a killed study resumes with no duplicate and
+no missing run; worker processes run one thread each on a 2-core budget."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from trainlab.config import RunConfig
+from trainlab.studies import Job, execute, expand, product, run_grid
+from trainlab.track.store import Store
+from trainlab.train.seed import threads_per_worker
+
+TINY = {
+    "name": "tiny",
+    "data": {"name": "moons", "options": {"n": 200}},
+    "model": {"name": "mlp", "options": {"width": 8}},
+    "train": {"epochs": 2, "batch_size": 50, "checkpoint": "none"},
+}
+# sgd at lr 1 with an L2 coefficient of 5 multiplies the weights by -4 per step: inf, then NaN.
+DIVERGES = {"optim.name": "sgd", "optim.lr": 1.0, "regularize.l2": 5.0, "schedule.name": "constant",
+            "train.batch_size": 4}  # fmt: skip
+
+
+def tiny(**over: object) -> RunConfig:
+    return RunConfig.model_validate(TINY).with_overrides(dict(over))
+
+
+def assert_complete(store: Store, study_id: str, jobs: list[Job]) -> None:
+    """Every job has exactly one finished run linked to the study; nothing else is linked."""
+    linked = store.study_runs(study_id)
+    done = Counter(r.config_hash for _, r in linked if r.status == "finished")
+    assert done == Counter({j.hash for j in jobs}), "a run is missing or duplicated"
+    assert all(r.status == "finished" for _, r in linked)
+
+
+def test_failed_and_diverged_runs_are_counted_not_fatal() -> None:
+    store = Store()
+    study = store.open_study("failing", "grid", {})
+    jobs = [
+        Job("ok", tiny(seed=0)),
+        Job("no cuda", tiny(**{"train.device": "cuda"})),  # fails while preparing: no record
+        Job("diverges", tiny(**DIVERGES)),
+        Job("ok", tiny(seed=1)),
+    ]
+    outcomes = execute(store, study.id, jobs, workers=1)
+    assert [o.status for o in outcomes] == ["finished", "failed", "diverged", "finished"]
+    assert "CUDA is not available" in outcomes[1].error and outcomes[1].run is None
+    assert outcomes[2].run is not None and outcomes[2].run.status == "diverged"
+    again = execute(store, study.id, jobs, workers=1)  # diverged is a result: not run again
+    assert [o.reused for o in again] == [True, False, True, True]
+
+
+def test_rerun_skips_finished_runs_and_shares_duplicates() -> None:
+    store = Store()
+    base = tiny()
+    first = run_grid(base, ["optim.lr=0.01"], seeds=2, workers=1, store=store, name="g", progress=False)  # fmt: skip
+    assert first.counts["reused"] == 0
+    jobs = expand(base, product({"optim.lr": [0.01, 0.1]}), [0, 1, 2])
+    second = run_grid(base, ["optim.lr=0.01,0.1"], seeds=3, workers=1, store=store, name="g", progress=False)  # fmt: skip
+    assert second.counts == {"runs": 6, "reused": 2, "finished": 6, "diverged": 0, "failed": 0, "interrupted": 0}  # fmt: skip
+    assert_complete(store, second.study_id, jobs)
+    twice = execute(store, second.study_id, [jobs[0], jobs[0]], workers=1)
+    assert twice[0].run is not None and twice[0].run == twice[1].run and twice[0].reused
+
+
+KILLABLE = """
+    import sys
+    from trainlab.config import RunConfig
+    from trainlab.studies import run_grid
+    from trainlab.track.store import Store
+    base = RunConfig.model_validate({TINY!r}).with_overrides({{"train.epochs": 10}})
+    run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=3, workers=2,
+             store=Store(sys.argv[1]), name="killed", progress=False)
+"""
+
+
+def finished_runs(root: Path) -> int:
+    return len(Store(root).list_runs(status="finished")) if (root / "trainlab.db").exists() else 0
+
+
+def wait_for(
+    check: Callable[[], bool], proc: subprocess.Popen[bytes], seconds: float = 120
+) -> None:
+    deadline = time.time() + seconds
+    while not check():
+        assert proc.poll() is None, "the study ended before it could be killed"
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_killed_worker_and_study_resume_with_no_duplicate_and_none_missing(tmp_path: Path) -> None:
+    root = tmp_path / "kill-store"
+    script = tmp_path / "study.py"
+    script.write_text(textwrap.dedent(KILLABLE.format(TINY=TINY)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(script), str(root)], env=env)
+    wait_for(lambda: finished_runs(root) >= 1, proc)
+    # Kill one worker mid-run: the study counts that job failed, starts another worker, goes on.
+    with sqlite3.connect(root / "trainlab.db") as db:
+        pid = db.execute("SELECT pid FROM runs WHERE status='running' LIMIT 1").fetchone()[0]
+    os.kill(pid, signal.SIGKILL)
+    after_worker = finished_runs(root) + 2
+    wait_for(lambda: finished_runs(root) >= after_worker, proc)
+    os.kill(proc.pid, signal.SIGKILL)  # then the study itself; its workers notice and stop
+    proc.wait()
+    deadline = time.time() + 60
+    while time.time() < deadline and Store(root).list_runs(status="running"):
+        time.sleep(0.2)
+    store = Store(root)
+    assert not store.list_runs(status="running"), "a worker outlived its study"
+    before = {r.config_hash for r in store.list_runs(status="finished")}
+    assert 3 <= len(before) < 12
+    base = RunConfig.model_validate(TINY).with_overrides({"train.epochs": 10})
+    result = run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=3, workers=1, store=store, name="killed", progress=False)  # fmt: skip
+    jobs = expand(base, product({"optim.lr": [0.003, 0.01, 0.03, 0.1]}), [0, 1, 2])
+    assert_complete(store, result.study_id, jobs)
+    assert result.counts["reused"] == len(before) and result.counts["finished"] == 12
+    threads = {r.env["torch_threads"] for r in store.list_runs() if r.config_hash in before}
+    assert threads == {threads_per_worker(2)}  # 2 workers x 1 thread on 2 cores

@@ -1,0 +1,44 @@
+"""Comparison figures: pure helpers on numbers, and every `plot_*` labels what it draws."""
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from trainlab.plots.comparisons import plot_dots, plot_reliability, plot_tuning, pool_bins
+from trainlab.plots.curves import mean_band, plot_bands, plot_train_val
+
+
+def labelled(fig: Figure) -> None:
+    assert isinstance(fig, Figure)
+    assert fig.get_suptitle() or all(ax.get_title() for ax in fig.axes)
+    for ax in fig.axes:
+        if ax.get_visible():
+            assert ax.get_xlabel()
+            assert ax.get_ylabel() or any(t.get_text() for t in ax.get_yticklabels())
+
+
+def test_pool_bins_weights_by_count() -> None:
+    a = {"confidence": [0.2, 0.9], "accuracy": [0.0, 1.0], "count": [1, 3]}
+    b = {"confidence": [0.4, 0.7], "accuracy": [1.0, 0.0], "count": [3, 1]}
+    pooled = pool_bins([a, b])
+    assert pooled["count"] == [4.0, 4.0]
+    assert pooled["confidence"] == pytest.approx([(0.2 + 1.2) / 4, (2.7 + 0.7) / 4])
+    assert pooled["accuracy"] == pytest.approx([0.75, 0.75])
+
+
+def test_log_band_is_geometric_and_positive() -> None:
+    mean, lo, hi = mean_band(np.array([[0.1, 1.0], [1.0, 10.0]]), log=True)
+    assert mean == pytest.approx([np.sqrt(0.1), np.sqrt(10.0)])  # geometric means
+    assert (lo > 0).all() and (hi > mean).all()
+
+
+def test_plots_return_labelled_figures() -> None:
+    runs = [([1, 2, 3], [0.5, 0.6, 0.7]), ([1, 2, 3], [0.4, 0.65, 0.72])]
+    labelled(plot_bands({"val": {"a": runs, "b": runs[:1]}}, "epoch", "val acc", "Curves"))
+    labelled(plot_train_val({"a": (runs, runs)}, "accuracy", "Train vs val"))
+    labelled(plot_dots({"a": [0.5, 0.6], "b": [0.7]}, "test acc", "Dots", {"a": (0.55, 0.5, 0.6)}))
+    fig = plot_tuning({"opt": {"sgd": ([0.01, 0.1], [0.5, None])}}, {"sgd": 0.01}, "val acc", "T")
+    labelled(fig)
+    assert "diverged" in fig.get_suptitle()
+    bins = {"confidence": [0.1, 0.9], "accuracy": [0.0, 0.8], "count": [0, 10]}
+    labelled(plot_reliability({"none": bins}, {"none": 0.1}, "Reliability"))

@@ -1,0 +1,45 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from trainlab.cli import main
+from trainlab.track.store import Store
+
+
+def test_suite_steps_write_one_report_and_a_rerun_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["suite", "--only", "recorder", "--only", "features", "--workers", "1", "--json"]
+    code = main(args)
+    first = json.loads(capsys.readouterr().out)
+    assert code == 0 and [s["name"] for s in first["steps"]] == ["recorder", "features"]
+    assert all(s["error"] is None and len(s["study_ids"]) == 1 for s in first["steps"])
+    report = Path(first["report"])
+    html = report.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "trainlab suite (quick)" in html
+    for step in first["steps"]:
+        assert step["study_ids"][0] in html  # every step's study is in the report
+    runs = {r.id for r in Store().list_runs()}
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    # finished runs are reused: the same studies, no new run trained
+    assert [s["study_ids"] for s in again["steps"]] == [s["study_ids"] for s in first["steps"]]
+    assert {r.id for r in Store().list_runs()} == runs
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--budget", "huge"], "--budget='huge': choose one of quick, full"),
+        (["--only", "everything"], "--only 'everything': choose from baselines"),
+        (["--workers", "0"], "--workers 0: must be 1 or more"),
+    ],
+)
+def test_suite_bad_input_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+) -> None:
+    assert main(["suite", *args]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+    assert Store().list_runs() == [] and Store().list_studies() == []
