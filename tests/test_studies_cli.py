@@ -53,3 +53,16 @@ def test_grid_json_and_rerun_reuses(capsys: pytest.CaptureFixture[str]) -> None:
     assert again["study_id"] == first["study_id"] and again["counts"]["reused"] == 4
     code, _, err = cli(capsys, *args[:-1])  # the readable view
     assert code == 0 and "Grid: test accuracy per variant" in err and "4 reused" in err
+
+
+def test_record_puts_a_flight_record_in_every_run_trained_by_workers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["study", "grid", *TINY, "--vary", "optim.name=sgd,adam", "--seeds", "1"]
+    code, out, err = cli(capsys, *args, "--workers", "2", "--record", "1", "--json")
+    assert code == 0, err
+    runs = [r for _, r in Store().study_runs(json.loads(out)["study_id"])]
+    assert len(runs) == 2 and all(r.status == "finished" for r in runs)
+    assert all((r.dir / "recorder.npz").is_file() for r in runs)
+    code, _, err = cli(capsys, *args, "--record", "0")
+    assert code == 2 and "--record 0: must be a step interval >= 1" in err

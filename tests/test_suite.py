@@ -31,7 +31,7 @@ def test_suite_steps_write_one_report_and_a_rerun_resumes(
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--budget", "huge"], "--budget='huge': choose one of quick, full"),
+        (["--budget", "huge"], "--budget 'huge': choose one of quick, full"),
         (["--only", "everything"], "--only 'everything': choose from baselines"),
         (["--workers", "0"], "--workers 0: must be 1 or more"),
     ],

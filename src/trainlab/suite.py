@@ -71,7 +71,7 @@ def run_suite(
 ) -> SuiteResult:
     """Run (or resume) every step at `budget`, then write the report of what they stored."""
     if budget not in BUDGETS:
-        raise ConfigError(f"--budget={budget!r}: choose one of {', '.join(BUDGETS)}")
+        raise ConfigError(f"--budget {budget!r}: choose one of {', '.join(BUDGETS)}")
     for s in steps:
         if s not in STEPS:
             raise ConfigError(f"--only {s!r}: choose from {', '.join(STEPS)}")

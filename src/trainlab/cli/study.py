@@ -26,6 +26,10 @@ SeedsOpt = Annotated[int | None, typer.Option(help="Seeds per variant (default: 
 WorkersOpt = Annotated[
     int | None, typer.Option(help="Worker processes (default: the cores available)")
 ]
+RecordOpt = Annotated[
+    int | None,
+    typer.Option("--record", help="Flight recorder: per-layer stats every N steps in each run"),
+]
 NameOpt = Annotated[
     str | None, typer.Option(help="Study name; rerunning a name resumes it (default: derived)")
 ]
@@ -44,13 +48,16 @@ def baselines(
     ),
     workers: WorkersOpt = None,
     name: NameOpt = None,
+    record: RecordOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """logreg, MLP, CNN and GRU over seeds, beside the MNIST-1D paper's accuracies."""
     from trainlab.studies import run_baselines
 
-    result = run_baselines(budget, seeds, _split(datasets), workers, open_store(store), name)
+    result = run_baselines(
+        budget, seeds, _split(datasets), workers, open_store(store), name, record=record
+    )
     _show(result, as_json)
 
 
@@ -79,6 +86,7 @@ def optimizers(
     ] = None,
     workers: WorkersOpt = None,
     name: NameOpt = None,
+    record: RecordOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -96,6 +104,7 @@ def optimizers(
         workers,
         open_store(store),
         name,
+        record=record,
     )
     _show(result, as_json)
 
@@ -110,6 +119,7 @@ def regularization(
     ] = None,
     workers: WorkersOpt = None,
     name: NameOpt = None,
+    record: RecordOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -117,7 +127,9 @@ def regularization(
     from trainlab.studies import run_regularization
 
     chosen = _split(methods) if methods is not None else None
-    result = run_regularization(budget, seeds, chosen, workers, open_store(store), name)
+    result = run_regularization(
+        budget, seeds, chosen, workers, open_store(store), name, record=record
+    )
     _show(result, as_json)
 
 
@@ -138,6 +150,7 @@ def grid(
     seeds: Annotated[int, typer.Option(help="Seeds per variant")] = 3,
     workers: WorkersOpt = None,
     name: NameOpt = None,
+    record: RecordOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -150,7 +163,9 @@ def grid(
         items.insert(0, str(config))
         config = None
     base = load_config(config, items)
-    result = run_grid(base, list(vary or []), seeds, workers, open_store(store), name)
+    result = run_grid(
+        base, list(vary or []), seeds, workers, open_store(store), name, record=record
+    )
     _show(result, as_json)
 
 

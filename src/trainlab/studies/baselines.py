@@ -59,6 +59,7 @@ def run_baselines(
     store: Store | None = None,
     name: str | None = None,
     progress: bool = True,
+    record: int | None = None,  # flight recorder every N steps in each run trained
 ) -> out.StudyResult:
     """Run (or resume) the baselines study; `seeds` overrides the budget's."""
     check_workers(workers)
@@ -71,7 +72,7 @@ def run_baselines(
     config = {"budget": label, "seeds": n, "epochs": b.epochs, "datasets": list(datasets)}
     study = out.StudyOutput(store, "baselines", name, config)
     with out.live_progress(f"baselines ({label})", progress) as bar:
-        outcomes = execute(store, study.id, jobs, workers, bar)
+        outcomes = execute(store, study.id, jobs, workers, bar, record)
     return summarize(store, study, outcomes, list(datasets), b.epochs)
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
@@ -38,6 +38,7 @@ RELIABILITY_FILE = "reliability.json"  # test-set reliability bins of a finished
 class Job:
     variant: str
     config: RunConfig
+    record: int | None = None  # flight recorder interval in steps (not part of the config hash)
 
     @cached_property
     def hash(self) -> str:
@@ -73,12 +74,18 @@ def execute(
     jobs: Sequence[Job],
     workers: int | None = None,
     progress: Progress | None = None,
+    record: int | None = None,
 ) -> list[Outcome]:
     """Run `jobs` (skipping those already done), link each run to the study, one Outcome per job.
+    With `record`, every run that trains here carries the flight recorder at that step interval.
 
     Jobs with the same config hash run once and share the run. Order of the result = order of jobs.
     """
     workers = check_workers(workers)
+    if record is not None:
+        if record < 1:
+            raise ConfigError(f"--record {record}: must be a step interval >= 1")
+        jobs = [replace(j, record=record) for j in jobs]
     by_hash: dict[str, Outcome] = {}
     todo: dict[str, Job] = {}
     total = len({j.hash for j in jobs})
@@ -121,8 +128,13 @@ def run_job(store: Store, study_id: str, job: Job) -> dict[str, Any]:
     from trainlab.train.experiment import run
 
     started = time.time()
+    callbacks = []
+    if job.record is not None:
+        from trainlab.inspect.recorder import Recorder
+
+        callbacks.append(Recorder(every=job.record))
     try:
-        result = run(job.config, store)
+        result = run(job.config, store, callbacks)
     except Exception as exc:  # a failed run never stops the study; it is stored `failed`
         error = "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]
         twin = store.find_run(job.hash, ("failed",))
@@ -134,6 +146,8 @@ def run_job(store: Store, study_id: str, job: Job) -> dict[str, Any]:
     assert record is not None
     if record.status == "finished":
         save_reliability(record.dir, result.model, result.dataset)
+    for cb in callbacks:
+        cb.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
     store.link(study_id, record.id, job.variant)
     return {"run_id": record.id, "status": record.status, "error": record.summary.get("reason", "")}
 
@@ -200,7 +214,7 @@ class Pool:
             assert proc.stdin is not None
             while pending:
                 job = pending.pop()
-                line = json.dumps({"study_id": self.study_id, "variant": job.variant,
+                line = json.dumps({"study_id": self.study_id, "variant": job.variant, "record": job.record,
                                    "config": job.config.model_dump(mode="json")})  # fmt: skip
                 try:
                     proc.stdin.write(line + "\n")
@@ -275,7 +289,7 @@ def serve(root: str) -> int:
     try:
         for line in iter(sys.stdin.readline, ""):
             msg = json.loads(line)
-            job = Job(msg["variant"], validate(msg["config"]))
+            job = Job(msg["variant"], validate(msg["config"]), msg.get("record"))
             answers.write(json.dumps(run_job(store, msg["study_id"], job)) + "\n")
     except KeyboardInterrupt:
         return 130

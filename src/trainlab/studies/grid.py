@@ -105,6 +105,7 @@ def run_grid(
     store: Store | None = None,
     name: str | None = None,
     progress: bool = True,
+    record: int | None = None,  # flight recorder every N steps in each run trained
 ) -> out.StudyResult:
     """Run (or resume) base x product(vary) x seeds and compare the variants on test accuracy."""
     check_workers(workers)
@@ -118,7 +119,7 @@ def run_grid(
     config = {"base": base.model_dump(mode="json"), "vary": fields, "seeds": seed_values}
     study = out.StudyOutput(store, "grid", name, config)
     with out.live_progress(f"grid {name}", progress) as bar:
-        outcomes = execute(store, study.id, jobs, workers, bar)
+        outcomes = execute(store, study.id, jobs, workers, bar, record)
     return summarize_grid(store, study, outcomes, fields, list(variants))
 
 

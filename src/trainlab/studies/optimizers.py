@@ -115,6 +115,7 @@ def run_optimizers(
     store: Store | None = None,
     name: str | None = None,
     progress: bool = True,
+    record: int | None = None,  # flight recorder every N steps in each run trained
     base: RunConfig | None = None,
 ) -> out.StudyResult:
     """Tune every variant on the same rate grid, then compare them over seeds at their best rate.
@@ -140,14 +141,14 @@ def run_optimizers(
     grid = {v: b.lrs for f in fams for v in f.variants}
     tuning_jobs = _jobs(base, fams, grid, range(b.tuning_seeds))
     with out.live_progress(f"optimizers ({label}): tuning", progress) as bar:
-        tuning = execute(store, study.id, tuning_jobs, workers, bar)
+        tuning = execute(store, study.id, tuning_jobs, workers, bar, record)
     scores = tuning_scores(tuning)
     for fam in fams:
         fam.chosen = {v: lr for v in fam.variants if (lr := choose(scores.get(v, {}))) is not None}
     best = {v: [lr] for f in fams for v, lr in f.chosen.items()}
     final_jobs = _jobs(base, [_only_chosen(f) for f in fams], best, range(n))
     with out.live_progress(f"optimizers ({label}): {n} seeds at the chosen rates", progress) as bar:
-        final = execute(store, study.id, final_jobs, workers, bar)
+        final = execute(store, study.id, final_jobs, workers, bar, record)
     return summarize(store, study, fams, scores, tuning, final, target, b, n, base)
 
 

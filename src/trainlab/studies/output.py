@@ -218,5 +218,8 @@ def live_progress(title: str, enabled: bool = True) -> Iterator[Progress | None]
         info = ", ".join(f"{n} {s}" for s, n in bad.items())
         bar.update(task, completed=done, total=total, info=info)
 
-    with bar:
+    bar.start()
+    try:
         yield update
+    finally:
+        bar.live.stop()  # not bar.stop(): that prints an empty line when stderr is not a terminal

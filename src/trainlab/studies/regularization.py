@@ -68,6 +68,7 @@ def run_regularization(
     store: Store | None = None,
     name: str | None = None,
     progress: bool = True,
+    record: int | None = None,  # flight recorder every N steps in each run trained
     base: RunConfig | None = None,
 ) -> out.StudyResult:
     """Run (or resume) the regularization study; `methods` picks a subset (always with `none`);
@@ -89,7 +90,7 @@ def run_regularization(
               "base": base.model_dump(mode="json")}  # fmt: skip
     study = out.StudyOutput(store, "regularization", name, config)
     with out.live_progress(f"regularization ({label})", progress) as bar:
-        outcomes = execute(store, study.id, jobs, workers, bar)
+        outcomes = execute(store, study.id, jobs, workers, bar, record)
     return summarize(store, study, outcomes, chosen)
 
 
