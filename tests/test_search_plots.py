@@ -47,6 +47,8 @@ def test_axis_positions_scale_numbers_log_and_categories() -> None:
     pos, labels, cat = axis_positions(["sgd", None, "adam"])
     assert list(pos[[0, 2]]) == [1.0, 0.0] and math.isnan(pos[1]) and labels == ["adam", "sgd"]
     assert cat
+    pos, labels, cat = axis_positions([0.9, None])  # one value: the middle; off stays off
+    assert pos[0] == 0.5 and math.isnan(pos[1]) and labels == ["0.9", "0.9"] and not cat
 
 
 def test_figures_have_titles_labels_and_the_data() -> None:
@@ -66,6 +68,12 @@ def test_figures_have_titles_labels_and_the_data() -> None:
     assert len(lines) == 3 and sum(OFF in ln.get_ydata() for ln in lines) == 1
     fig = plot_slices(params, [0.5, 0.8, 0.7], log_params=["optim.lr"])
     assert fig.axes[0].get_xscale() == "log" and fig.axes[1].get_xlabel() == "optim.name"
+    assert fig.axes[1].get_xlim() == (-0.5, 1.5)  # both categories in view, however few points
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["adam", "sgd"]
+    fig = plot_slices(
+        {"train.batch_size": [32, 100, 256]}, [0.5, 0.8, 0.7], log_params=["train.batch_size"]
+    )
+    assert list(fig.axes[0].get_xticks()) == [32, 64, 128, 256]  # not 4×10¹, 6×10¹
     fig = plot_importances({"optim.lr": 0.7, "optim.name": 0.3})
     assert [p.get_width() for p in fig.axes[0].patches] == [0.3, 0.7]
     curves = {
@@ -73,7 +81,8 @@ def test_figures_have_titles_labels_and_the_data() -> None:
         "tpe": np.array([[0.6, 0.8], [0.5, 0.8]]),
     }
     fig = plot_method_comparison(curves, target=0.7)
-    assert isinstance(fig, Figure) and "Trials to reach" in fig.axes[1].get_title()
+    assert isinstance(fig, Figure) and fig.axes[1].get_title() == "Trials to reach val_acc ≥ 0.7"
+    assert list(fig.axes[0].lines[0].get_ydata()) == pytest.approx([0.45, 0.65])  # seed median
 
 
 def test_compare_methods_tiny() -> None:

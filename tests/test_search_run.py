@@ -150,6 +150,12 @@ def test_cli_run_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         (LR, ["--prune", "always"], "--prune 'always'"),
         ({"model.options.widht": {"choice": [4]}}, [], "model.options.widht"),
         (LR, ["--method", "tpe", "--trials", "0"], "--trials 0"),
+        (LR, ["--heartbeat", "0"], "--heartbeat 0"),
+        (
+            LR,
+            ["--storage", "postgresql+pg8000://u:pw@db/x"],
+            "u:***@db/x: its database driver (pg8000)",
+        ),
     ],
 )
 def test_cli_user_errors_are_one_line_and_store_nothing(

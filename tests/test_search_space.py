@@ -79,6 +79,18 @@ def test_condition_on_a_fixed_config_field() -> None:
         ({"optim.lr": {"uniform": [0.1, 1], "points": 1}}, "points=1"),
         ({"optim.lr": {"uniform": [0.1, 1], "step": -1}}, "step=-1"),
         ({"optim.lr": {"uniform": [0.1, 1], "when": "sgd"}}, "when must map fields"),
+        ({"optim.lr": {"uniform": [0.1, 1], "log": "yes"}}, "log='yes' must be true or false"),
+        ({"model.options.width": {"choice": [4, 8], "points": 3}}, "`points` does not apply"),
+        ({"model.options.width": {"choice": [4, 8], "grid": [16]}}, "grid value 16 is not one"),
+        ({"train.batch_size": {"int": [32, 256], "grid": [512]}}, "grid value 512 must be"),
+        ({"train.batch_size": {"int": [32, 256], "grid": [64.5]}}, "must be an integer"),
+        (
+            {
+                "optim.name": ["adam", "sgd"],
+                "optim.momentum": {"uniform": [0, 0.9], "when": {"optim.name": "rmsprop"}},
+            },
+            "`when: optim.name: 'rmsprop'` is not one of optim.name's choices",
+        ),
     ],
 )
 def test_bad_spaces_give_one_line_naming_the_field(raw: object, needle: str) -> None:

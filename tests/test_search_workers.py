@@ -1,5 +1,6 @@
 """Parallel workers, killed searches and heartbeats: no trial lost, none run twice."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,12 +11,18 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
 from trainlab.search import SearchSettings, load_trials, parse_space, run_search
-from trainlab.search.storage import count_done, has_heartbeat, open_storage, recover_trials
+from trainlab.search.storage import (
+    FlockLock,
+    count_done,
+    has_heartbeat,
+    open_storage,
+    recover_trials,
+)
 from trainlab.track.store import Store
 
 BASE = {
@@ -80,39 +87,83 @@ def test_a_trial_of_a_dead_worker_is_failed_and_rerun_once() -> None:
     assert not any(t.state == "RUNNING" for t in result.trials)
 
 
-def test_a_killed_search_resumes_to_its_budget(tmp_path: Path) -> None:
-    (tmp_path / "base.yaml").write_text(str(BASE).replace("'", '"'))
-    (tmp_path / "space.yaml").write_text(str(GRID).replace("'", '"'))
-    args = ["search", "run", "base.yaml", "space.yaml", "train.epochs=150", "--method", "random"]
-    args += ["--trials", "3", "--name", "kill-me"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trainlab", *args], cwd=tmp_path, start_new_session=True
-    )
-    store = Store()
-    deadline = time.time() + 90
-    while time.time() < deadline and proc.poll() is None:  # kill it while trial 1 runs
+def start_search(tmp_path: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """`trainlab search run` in its own process group (so the test can kill it, workers and all)."""
+    (tmp_path / "base.yaml").write_text(json.dumps(BASE))
+    (tmp_path / "space.yaml").write_text(json.dumps(GRID))
+    args = ["search", "run", "base.yaml", "space.yaml", *extra]
+    cmd = [sys.executable, "-m", "trainlab", *args]
+    return subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, stderr=subprocess.DEVNULL)
+
+
+def kill_while_training(
+    proc: subprocess.Popen[bytes], name: str, number: int, url: str | None = None
+) -> FrozenTrial:
+    """SIGKILL the search once trial `number` is running and linked to its run (mid-training)."""
+    store, deadline = Store(), time.time() + 90
+    storage = open_storage(url, store.root / "optuna" / f"{name}.optuna.journal")
+    while time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
         try:
-            _, trials = load_trials(store, "kill-me")
-        except Exception:
-            continue
-        if [t.state for t in trials] == ["COMPLETE", "RUNNING"]:
-            break
+            trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+        except KeyError:
+            continue  # not created yet
+        if len(trials) > number and trials[number].user_attrs.get("run_id"):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            assert trials[number].state == TrialState.RUNNING
+            return trials[number]
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    raise AssertionError(f"trial {number} of {name!r} never ran (exit code {proc.poll()})")
+
+
+def test_a_killed_search_resumes_to_its_budget(tmp_path: Path) -> None:
+    args = ["train.epochs=30", "--method", "random", "--trials", "3", "--name", "kill-me"]
+    killed = kill_while_training(start_search(tmp_path, *args), "kill-me", 1)
     settings = SearchSettings("random", trials=3, name="kill-me")
-    result = run_search(base(**{"train.epochs": 150}), parse_space(GRID), settings, store)
+    started = time.perf_counter()
+    result = run_search(base(**{"train.epochs": 30}), parse_space(GRID), settings, Store())
     states = [t.state for t in result.trials]
     assert states == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     retry = result.trials[2]
     assert retry.retry_of == 1 and retry.params == result.trials[1].params
-    assert sorted(r.status for r in store.list_runs()) == ["finished"] * 3 + ["interrupted"]
+    runs = {r.id: r.status for r in Store().list_runs()}
+    killed_run = killed.user_attrs["run_id"]
+    assert result.trials[1].run_id == killed_run and runs[killed_run] == "interrupted"
+    assert sorted(runs.values()) == ["finished"] * 3 + ["interrupted"]
+    assert time.perf_counter() - started < 25  # no stale journal lock to wait out (Optuna's: 30 s)
+
+
+def test_the_journal_lock_dies_with_its_process(tmp_path: Path) -> None:
+    journal = tmp_path / "x.journal"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(journal)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait()
+    lock, started = FlockLock(str(journal)), time.perf_counter()
+    assert lock.acquire() and time.perf_counter() - started < 1
+    lock.release()
+    storage = open_storage(None, journal)  # the default storage uses this lock
+    optuna.create_study(storage=storage, study_name="locked").ask()
+    assert (tmp_path / "x.journal.flock").exists()
+
+
+LOCK_HOLDER = textwrap.dedent(  # FlockLock's own calls, without importing trainlab (torch: slow)
+    """
+    import fcntl, os, sys, time
+    fcntl.flock(os.open(sys.argv[1] + ".flock", os.O_CREAT | os.O_RDWR), fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(60)
+    """
+)
 
 
 HEARTBEAT_WORKER = textwrap.dedent(
     """
     import sys, time, optuna
-    storage = optuna.storages.RDBStorage(sys.argv[1], heartbeat_interval=1, grace_period=2)
+    storage = optuna.storages.RDBStorage(sys.argv[1], heartbeat_interval=1, grace_period=3)
     study = optuna.load_study(study_name="hb", storage=storage)
     study.optimize(lambda t: t.suggest_float("x", 0, 1) + time.sleep(120), n_trials=1)
     """
@@ -121,7 +172,7 @@ HEARTBEAT_WORKER = textwrap.dedent(
 
 def test_heartbeat_fails_and_requeues_a_killed_workers_trial(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    storage = open_storage(url, tmp_path / "unused", heartbeat_interval=1, grace_period=2)
+    storage = open_storage(url, tmp_path / "unused", heartbeat_interval=1)
     assert has_heartbeat(storage)
     study = optuna.create_study(storage=storage, study_name="hb")
     worker = subprocess.Popen([sys.executable, "-c", HEARTBEAT_WORKER, url])
@@ -132,7 +183,7 @@ def test_heartbeat_fails_and_requeues_a_killed_workers_trial(tmp_path: Path) -> 
     worker.kill()
     worker.wait()
     assert recover_trials(study, heartbeat=True) == []  # within the grace period: still alive
-    time.sleep(3)
+    time.sleep(3.5)  # grace period: 3 heartbeat intervals
     assert recover_trials(study, heartbeat=True) == [0]
     first, again = study.get_trials()
     assert first.state == TrialState.FAIL and again.state == TrialState.WAITING
@@ -156,16 +207,42 @@ def test_a_database_url_works_and_sqlite_refuses_parallel_workers(tmp_path: Path
         run_search(base(), parse_space(GRID), SearchSettings("random", 2, workers=2, storage=url))
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TRAINLAB_TEST_POSTGRES_URL"),
-    reason="set TRAINLAB_TEST_POSTGRES_URL=postgresql://user:pw@host/db to test PostgreSQL",
+POSTGRES_URL = os.environ.get("TRAINLAB_TEST_POSTGRES_URL")
+needs_postgres = pytest.mark.skipif(
+    not POSTGRES_URL,
+    reason='no PostgreSQL: export TRAINLAB_TEST_POSTGRES_URL="$(bash .ci/postgres.sh)" to run it',
 )
-def test_postgres_storage_with_two_workers() -> None:
-    url = os.environ["TRAINLAB_TEST_POSTGRES_URL"]
+
+
+@needs_postgres
+def test_postgres_grid_with_two_workers_retries_a_killed_workers_trial(tmp_path: Path) -> None:
+    """The several-machines route: a worker dies mid-trial on another machine (its trial looks
+    foreign, so only its stopped heartbeat tells); the next `search run` fails and re-queues that
+    trial, and two workers finish the grid with every point run exactly once."""
+    url = POSTGRES_URL or ""
     name = f"trainlab-test-{os.getpid()}-{time.time_ns()}"
-    settings = SearchSettings("grid", workers=2, storage=url, name=name)
-    result = run_search(base(), parse_space(GRID), settings, Store())
-    points = [tuple(sorted(t.params.items())) for t in result.trials]
-    assert len(points) == len(set(points)) == 6
-    assert all(t.state == "COMPLETE" for t in result.trials)
-    optuna.delete_study(study_name=name, storage=url)
+    args = ["train.epochs=30", "--method", "grid", "--storage", url, "--heartbeat", "1"]
+    killed = kill_while_training(start_search(tmp_path, *args, "--name", name), name, 0, url)
+    storage = open_storage(url, tmp_path / "unused", heartbeat_interval=1)
+    study = optuna.load_study(study_name=name, storage=storage)
+    trial_id = study.get_trials(deepcopy=False)[0]._trial_id
+    storage.set_trial_user_attr(trial_id, "worker", "another-machine|1|0|0")
+    assert study.get_trials()[0].state == TrialState.RUNNING
+    time.sleep(3.5)  # grace period: 3 heartbeat intervals of 1 s
+    settings = SearchSettings("grid", workers=2, storage=url, name=name, heartbeat=1)
+    try:
+        result = run_search(base(**{"train.epochs": 30}), parse_space(GRID), settings, Store())
+        states = [t.state for t in result.trials]
+        assert states[0] == "FAIL" and states.count("COMPLETE") == 6 and len(states) == 7
+        retry = next(t for t in result.trials if t.retry_of == 0)
+        assert retry.params == killed.params and retry.state == "COMPLETE"
+        killed_run = killed.user_attrs["run_id"]
+        points = [tuple(sorted(t.params.items())) for t in result.trials if t.state == "COMPLETE"]
+        assert len(set(points)) == 6
+        runs = {r.id: r.status for r in Store().list_runs()}
+        assert result.trials[0].run_id == killed_run and runs[killed_run] == "interrupted"
+        assert sorted(runs.values()) == ["finished"] * 6 + ["interrupted"]
+        live = [t.state for t in optuna.load_study(study_name=name, storage=url).get_trials()]
+        assert "RUNNING" not in {s.name for s in live}
+    finally:
+        optuna.delete_study(study_name=name, storage=url)

@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from trainlab.cli.app import JsonOpt, StoreOpt, app, err, fmt, open_store, out, print_json
@@ -32,13 +35,13 @@ PruneOpt = Annotated[str, typer.Option(help="none | median | hyperband, on the p
 WorkersOpt = Annotated[int, typer.Option(help="Parallel worker processes on this machine")]
 MetricOpt = Annotated[str, typer.Option(help="Per-epoch metric: val_acc, val_loss, ...")]
 DirectionOpt = Annotated[
-    str | None, typer.Option(help="maximize | minimize [default: from the metric]")
+    str | None, typer.Option(help="maximize | minimize (default: from the metric)")
 ]
 NameOpt = Annotated[str | None, typer.Option(help="Search name; rerunning a name resumes it")]
 StorageOpt = Annotated[
     str | None,
     typer.Option(
-        help="Optuna database URL, e.g. postgresql://user@host/db [default: journal file]"
+        help="Optuna database URL, e.g. postgresql://user@host/db (default: journal file)"
     ),
 ]
 
@@ -61,6 +64,12 @@ def search_run(
     stop_at: Annotated[
         float | None, typer.Option("--stop-at", help="End early once the best value reaches this")
     ] = None,
+    heartbeat: Annotated[
+        int,
+        typer.Option(
+            help="Seconds between heartbeats with --storage; a trial silent 3x this is retried"
+        ),
+    ] = 60,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -69,7 +78,18 @@ def search_run(
 
     base, space = _inputs(inputs)
     settings = SearchSettings(
-        method, trials, timeout, prune, workers, seed, metric, direction, name, storage, stop_at
+        method=method,
+        trials=trials,
+        timeout=timeout,
+        prune=prune,
+        workers=workers,
+        seed=seed,
+        metric=metric,
+        direction=direction,
+        name=name,
+        storage=storage,
+        stop_at=stop_at,
+        heartbeat=heartbeat,
     )
     result = run_search(base, space, settings, open_store(store), _progress(settings.maximize))
     best = result.best
@@ -135,7 +155,7 @@ def search_compare(
     metric: MetricOpt = "val_acc",
     direction: DirectionOpt = None,
     target: Annotated[
-        float | None, typer.Option(help="Target value [default: random's median best]")
+        float | None, typer.Option(help="Target value (default: random's median best)")
     ] = None,
     name: NameOpt = None,
     store: StoreOpt = None,
@@ -154,13 +174,13 @@ def search_compare(
     if as_json:
         print_json({"name": result.name, "dir": str(result.dir), **result.summary.to_json()})
         return
-    table = Table(title=result.summary.title)
+    table = Table(title=result.summary.title, title_justify="left", box=box.SIMPLE_HEAD)
     summary_table = result.summary.tables[0]
     for col in summary_table.columns:
-        table.add_column(col)
+        table.add_column(col, justify="left" if col == "method" else "right")
     for row in summary_table.rows:
         table.add_row(*(fmt(v) for v in row))
-    out.print(table)
+    _print_whole(table)
     for line in result.summary.text:
         err.print(line)
     err.print(f"figure and tables: {result.dir}")
@@ -189,17 +209,20 @@ def _progress(maximize: bool) -> Any:
         pruned = f" at epoch {t.pruned_epoch}" if t.pruned_epoch else ""
         err.print(
             f"trial {t.number:>3}  {t.state.lower()}{pruned:<12} {value:>8}"
-            f"  best {fmt(best[0]) if best else '-':>7}  {params}"
+            f"  best {fmt(best[0]) if best else '-':>7}  {params}",
+            soft_wrap=True,  # one line per trial, also in a log file
         )
 
     return show
 
 
 def _print_trials(name: str, trials: list[Any], metric: str) -> None:
-    table = Table(title=f"search {name}: {len(trials)} trial(s)")
+    title = f"search {name}: {len(trials)} trial(s)"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     params = list(dict.fromkeys(k for t in trials for k in t.params))
     for col in ("trial", "state", metric, *params, "epochs", "pruned at", "seconds", "run"):
-        table.add_column(col, justify="left" if col in ("state", "run") else "right")
+        header = col.replace(".", ".\n", 1) if col in params else col  # full name, two lines
+        table.add_column(header, justify="left" if col in ("state", "run") else "right")
     for t in trials:
         table.add_row(
             str(t.number),
@@ -208,12 +231,22 @@ def _print_trials(name: str, trials: list[Any], metric: str) -> None:
             *(_param(t.params.get(k)) for k in params),
             fmt(t.epochs),
             fmt(t.pruned_epoch),
-            fmt(t.seconds),
+            f"{t.seconds:.1f}" if t.seconds is not None else "",
             t.run_id or "",
         )
-    out.print(table)
+    _print_whole(table)
+
+
+def _print_whole(table: Table) -> None:
+    """Print a table at its natural width when output is a file or pipe (Rich would squash it to
+    80 columns and cut every value); a terminal keeps its own width."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    width = Measurement.get(out, out.options.update_width(1000), table).maximum
+    Console(file=out.file, width=max(out.width, width)).print(table)
 
 
 def _param(value: Any) -> str:
-    """A parameter value: 4 significant digits (learning rates span decades)."""
-    return f"{value:.4g}" if isinstance(value, float) else fmt(value)
+    """A parameter value: 3 significant digits (learning rates span decades)."""
+    return f"{value:.3g}" if isinstance(value, float) else fmt(value)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib as mpl
+import matplotlib.ticker as mticker
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -68,7 +69,7 @@ def axis_positions(values: Sequence[Any], log: bool = False) -> tuple[np.ndarray
     x = np.array([np.nan if v is None else float(v) for v in values])
     t = np.log10(x) if log else x
     lo, hi = np.nanmin(t), np.nanmax(t)
-    scaled = (t - lo) / (hi - lo) if hi > lo else np.full(len(t), 0.5)
+    scaled = (t - lo) / (hi - lo) if hi > lo else np.where(np.isnan(t), np.nan, 0.5)
     return scaled, [f"{np.nanmin(x):.3g}", f"{np.nanmax(x):.3g}"], False
 
 
@@ -129,17 +130,20 @@ def plot_parallel_coordinates(
         ys = [OFF if np.isnan(col[0][i]) else col[0][i] for col in columns]
         ax.plot(xs, ys, color=cm(norm[i]), alpha=0.75, lw=1.2)
     for x, (pos, labels, categorical) in zip(xs, columns, strict=True):
-        ax.axvline(x, color="0.3", lw=0.8)
+        ax.axvline(x, color="0.3", lw=0.8, zorder=1)
         if np.isnan(pos).any():
-            ax.text(x + 0.04, OFF, "(off)", ha="left", va="center", fontsize=7, color="0.4")
-        if not categorical:
-            ax.text(x, -0.04, labels[0], ha="center", va="top", fontsize=7)
-            ax.text(x, 1.04, labels[1], ha="center", va="bottom", fontsize=7)
+            _label(ax, x + 0.04, OFF, "(off)", "left", "center", color="0.4")
+        if not categorical and len(labels) == 2 and labels[0] == labels[1]:
+            _label(ax, x, 0.5, labels[0], "left", "bottom")  # one value: it sits at the middle
+        elif not categorical and labels:
+            _label(ax, x, -0.04, labels[0], "center", "top")
+            _label(ax, x, 1.04, labels[1], "center", "bottom")
         else:
             for j, lab in enumerate(labels):
                 y = j / (len(labels) - 1) if len(labels) > 1 else 0.5
-                ax.text(x + 0.04, y, lab, ha="left", va="center", fontsize=7)
-    ax.set_xticks(xs, [_short(k) for k in names], rotation=15)
+                _label(ax, x + 0.04, y, lab, "left", "center")
+    ticks = [_short(k) + (" (log)" if k in log_params else "") for k in names]
+    ax.set_xticks(xs, ticks, rotation=15)
     ax.set_yticks([])
     ax.set_ylim(OFF - 0.08 if off else -0.15, 1.15)
     ax.grid(False)
@@ -172,7 +176,7 @@ def plot_slices(
 ) -> Figure:
     """One panel per parameter: the metric against the parameter's value, coloured by trial order."""
     names = list(params)
-    cols = min(3, max(len(names), 1))
+    cols = 2 if len(names) == 4 else min(3, max(len(names), 1))
     rows = math.ceil(len(names) / cols) if names else 1
     fig = new_figure(3.2 * cols + 0.8, 2.8 * rows)
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
@@ -206,11 +210,10 @@ def plot_method_comparison(
     for i, (method, c) in enumerate(curves.items()):
         med, lo, hi = spread(c)
         x = np.arange(1, c.shape[1] + 1)
-        style = LINESTYLES[
-            i % len(LINESTYLES)
-        ]  # methods share seeded start-up trials: curves overlap
-        left.plot(x, med, color=color(i), lw=2, ls=style, label=f"{method} (n={c.shape[0]})")
-        left.fill_between(x, lo, hi, color=color(i), alpha=0.18, lw=0)
+        style = LINESTYLES[i % len(LINESTYLES)]  # seeded start-up trials: curves can overlap
+        label = f"{method} (n={c.shape[0]})"
+        left.plot(x, med, color=color(i), lw=2, ls=style, drawstyle="steps-post", label=label)
+        left.fill_between(x, lo, hi, color=color(i), alpha=0.18, lw=0, step="post")
     if target is not None:
         left.axhline(target, color="0.2", ls="--", lw=1, label=f"target {target:.4g}")
     left.set_xlabel("trials")
@@ -233,7 +236,7 @@ def plot_method_comparison(
         right.set_ylim(-0.6, len(curves) - 0.3)
         right.set_xlim(0, budget + 2)
         right.set_xlabel("trials to reach target (bar: median)")
-        right.set_title("Trials to reach the target")
+        right.set_title(f"Trials to reach {metric} {'≥' if maximize else '≤'} {target:.4g}")
     else:
         right.set_visible(False)
     return fig
@@ -255,13 +258,31 @@ def _slice(
         pos: Sequence[float] = [float(v) for v in xv]
         if log:
             ax.set_xscale("log")
+            if pos and all(isinstance(v, int) for v in xv):
+                _powers_of_two(ax, min(pos), max(pos))
     else:
         cats = sorted(set(map(str, xv)))
         rng = np.random.default_rng(0)
         pos = [cats.index(str(v)) + rng.uniform(-0.12, 0.12) for v in xv]
         ax.set_xticks(range(len(cats)), cats)
+        ax.set_xlim(-0.5, len(cats) - 0.5)
     c = order[present]
     return ax.scatter(pos, yv, c=c, cmap="viridis", norm=norm, edgecolors="0.3", lw=0.4, s=26)
+
+
+def _label(ax: Axes, x: float, y: float, text: str, ha: str, va: str, color: str = "0.1") -> None:
+    """An axis label drawn over the lines, on a pale box so a line never hides it."""
+    box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}
+    ax.text(x, y, text, ha=ha, va=va, fontsize=7, color=color, bbox=box, zorder=5)
+
+
+def _powers_of_two(ax: Axes, low: float, high: float) -> None:
+    """Integer log axes (batch size, width) ticked at 32, 64, 128 rather than 4×10¹, 6×10¹."""
+    ticks = [2.0**k for k in range(math.floor(math.log2(low)), math.ceil(math.log2(high)) + 1)]
+    ticks = [t for t in ticks if low / 1.5 <= t <= high * 1.5]
+    if len(ticks) >= 2:
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(mticker.NullFormatter())
 
 
 def _short(name: str) -> str:

@@ -133,8 +133,8 @@ def _summary(c: Comparison) -> Summary:
             statistics.median(finals) if finals else "",
             f"{q1:.4f}–{q3:.4f}",
             f"{len(got)}/{len(hits)}",
-            statistics.median(got) if got else "",
-            statistics.median([sum(e) for e in r.epochs]) if r.epochs else "",
+            f"{statistics.median(got):g}" if got else "",  # counts: 5.5, not 5.5000
+            f"{statistics.median([sum(e) for e in r.epochs]):g}" if r.epochs else "",
         ])  # fmt: skip
     cols = ["method", f"median best {c.metric}", "IQR", "reached target", "median trials to target",
             "median epochs"]  # fmt: skip

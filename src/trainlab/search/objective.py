@@ -7,6 +7,7 @@ are stored on the trial for the table, never used to choose.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -32,12 +33,16 @@ class NotAGridPoint(Exception):
 
 
 class _Reporter(Callback):
-    """Reports the metric after every epoch and stops the run when the pruner says so."""
+    """Links the trial to its run after the first epoch, reports the metric after every epoch,
+    and stops the run when the pruner says so."""
 
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
-        self.trial, self.metric = trial, metric
+    def __init__(self, trial: optuna.Trial, metric: str, link: Callable[[], bool]) -> None:
+        self.trial, self.metric, self.link = trial, metric, link
+        self.linked = False
 
     def on_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float]) -> None:
+        if not self.linked:  # early, so a killed trial still names its (interrupted) run
+            self.linked = self.link()
         value = metrics[self.metric]
         self.trial.report(value, epoch)
         if self.trial.should_prune():
@@ -75,14 +80,15 @@ class Objective:
             trial.study.stop()
             raise NotAGridPoint(f"trial {trial.number}: no grid point left")
         cfg = self.config(trial)
+        reporter = _Reporter(trial, self.metric, lambda: self._link_running(trial, cfg))
         try:
-            result = run(cfg, self.store, [_Reporter(trial, self.metric)])
+            result = run(cfg, self.store, [reporter])
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # re-queued when the search resumes
             raise
         except Exception as exc:
             failed = self.store.find_run(cfg.hash(), ("failed",))
-            if failed is not None:
+            if failed is not None and not reporter.linked:
                 self._link(trial, failed.id)
             trial.set_user_attr("error", str(exc).splitlines()[0] if str(exc) else repr(exc))
             raise
@@ -101,6 +107,14 @@ class Objective:
         if "test_acc" in record.summary:
             trial.set_user_attr("test_acc", record.summary["test_acc"])
         return max(values) if self.maximize else min(values)
+
+    def _link_running(self, trial: optuna.Trial, cfg: RunConfig) -> bool:
+        """Link the one running run of this config (none or several: link when it ends)."""
+        running = self.store.list_runs("running", {"config_hash": cfg.hash()})
+        if len(running) != 1:
+            return False
+        self._link(trial, running[0].id)
+        return True
 
     def _link(self, trial: optuna.Trial, run_id: str) -> None:
         trial.set_user_attr("run_id", run_id)

@@ -25,6 +25,7 @@ from trainlab.search.results import SearchResult, TrialRecord, write_results
 from trainlab.search.samplers import PRUNERS, check_method
 from trainlab.search.space import SearchSpace
 from trainlab.search.storage import (
+    HEARTBEAT_INTERVAL,
     JOURNAL_FILE,
     count_done,
     has_heartbeat,
@@ -55,6 +56,7 @@ class SearchSettings:
     name: str | None = None  # default: derived from base config, space and method (resumable)
     storage: str | None = None  # database URL; default: a journal file in the trainlab store
     stop_at: float | None = None  # end early once the best value reaches this
+    heartbeat: int = HEARTBEAT_INTERVAL  # seconds; database storages retry a trial silent 3x this
 
     @property
     def maximize(self) -> bool:
@@ -75,7 +77,13 @@ def check_settings(s: SearchSettings, space: SearchSpace, base: RunConfig) -> No
         raise ConfigError(f"--direction {s.direction!r}: use maximize or minimize")
     if s.prune not in PRUNERS:
         raise ConfigError(f"--prune {s.prune!r}: choose one of {', '.join(PRUNERS)}")
-    for flag, value in (("--trials", s.trials), ("--workers", s.workers), ("--timeout", s.timeout)):
+    positive = (
+        ("--trials", s.trials),
+        ("--workers", s.workers),
+        ("--timeout", s.timeout),
+        ("--heartbeat", s.heartbeat),
+    )
+    for flag, value in positive:
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} {value!r}: must be positive")
     if s.trials is None and s.timeout is None and s.method != "grid":
@@ -121,7 +129,7 @@ def run_search(
         if old.name == name and old.config.get("fingerprint") not in (None, fp):
             raise ConfigError(_clash(name))
     journal = store.root / "optuna" / f"{slug(name)}.{JOURNAL_FILE}"
-    storage = open_storage(s.storage, journal)
+    storage = open_storage(s.storage, journal, s.heartbeat)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # trainlab reports trials itself
     direction = (
         optuna.study.StudyDirection.MAXIMIZE if s.maximize else optuna.study.StudyDirection.MINIMIZE

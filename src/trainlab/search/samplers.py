@@ -6,7 +6,10 @@ proposes a point of its own; the others are Optuna's samplers, seeded per worker
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
+from optuna.exceptions import ExperimentalWarning
 
 from trainlab.errors import ConfigError
 from trainlab.search.space import SearchSpace
@@ -42,12 +45,23 @@ def make_sampler(method: str, seed: int, budget: int | None) -> optuna.samplers.
     if method in ("grid", "random"):
         return optuna.samplers.RandomSampler(seed=seed)
     if method == "tpe":
-        # constant_liar: running trials count as bad guesses, so parallel workers spread out.
-        return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=startup, multivariate=True, constant_liar=True
-        )
+        # constant_liar: running trials count as bad guesses, so parallel workers spread out;
+        # group: conditional fields are modelled jointly within each branch (SGD's momentum).
+        with warnings.catch_warnings():  # `group` is marked experimental since Optuna 2.8
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed,
+                n_startup_trials=startup,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+            )
     if method == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+        # The GP models the fields every trial has; conditional ones are drawn at random (known,
+        # documented: no warning per trial).
+        return optuna.samplers.GPSampler(
+            seed=seed, n_startup_trials=startup, warn_independent_sampling=False
+        )
     if method == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=startup)
     raise ConfigError(f"--method {method!r}: choose one of {', '.join(METHODS)}")

@@ -202,6 +202,12 @@ def parse_space(raw: Any) -> SearchSpace:
                     f"space field {p.field!r}: `when: {key}` must name an unconditional choice "
                     "field or a fixed config field"
                 )
+            never = [v for v in p.when[key] if dep is not None and v not in dep.choices]
+            if never:
+                raise ConfigError(
+                    f"space field {p.field!r}: `when: {key}: {never[0]!r}` is not one of "
+                    f"{key}'s choices {list(dep.choices) if dep else []}"
+                )
     ordered = sorted(params.values(), key=lambda q: bool(q.when))  # stable: conditions last
     return SearchSpace(tuple(ordered), raw)
 
@@ -232,7 +238,13 @@ def _parse_param(name: str, spec: Any) -> Param:
         not isinstance(points, int) or isinstance(points, bool) or points < 2
     ):
         raise ConfigError(f"{where}: points={points!r} must be an integer >= 2")
+    log_flag = spec.get("log", False)
+    if not isinstance(log_flag, bool):
+        raise ConfigError(f"{where}: log={log_flag!r} must be true or false")
     if kind == "choice":
+        extra = [k for k in ("log", "step", "points") if k in spec]
+        if extra:
+            raise ConfigError(f"{where}: `{extra[0]}` does not apply to a choice field")
         if not isinstance(args, list) or not args:
             raise ConfigError(f"{where}: choice needs a non-empty list, got {args!r}")
         bad = [v for v in args if not isinstance(v, _SCALARS)]
@@ -242,9 +254,12 @@ def _parse_param(name: str, spec: Any) -> Param:
             )
         if len(set(map(repr, args))) != len(args):
             raise ConfigError(f"{where}: choice values repeat: {args!r}")
+        outside = [v for v in grid or () if v not in args]
+        if outside:
+            raise ConfigError(f"{where}: grid value {outside[0]!r} is not one of the choices")
         return Param(name, kind, choices=tuple(args), grid=grid, when=when)
     low, high = _parse_bounds(where, kind, args)
-    log = kind == "log_uniform" or bool(spec.get("log", False))
+    log = kind == "log_uniform" or log_flag
     step = spec.get("step")
     if step is not None and (
         isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0
@@ -256,6 +271,11 @@ def _parse_param(name: str, spec: Any) -> Param:
         raise ConfigError(f"{where}: `step` and a log scale cannot be combined")
     if kind == "int" and step is not None and not isinstance(step, int):
         raise ConfigError(f"{where}: an int field needs an integer step, got {step!r}")
+    for v in grid or ():
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not number or not low <= v <= high or (kind == "int" and not isinstance(v, int)):
+            what = "an integer" if kind == "int" else "a number"
+            raise ConfigError(f"{where}: grid value {v!r} must be {what} in [{low}, {high}]")
     kind = "uniform" if kind == "log_uniform" else kind
     return Param(name, kind, low, high, log, step, points=points, grid=grid, when=when)
 

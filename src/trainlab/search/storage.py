@@ -16,41 +16,88 @@ from pathlib import Path
 import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.errors import ConfigError
 
 JOURNAL_FILE = "optuna.journal"
 HEARTBEAT_INTERVAL = 60  # seconds between heartbeats of a running trial (database storages)
-GRACE_PERIOD = 180  # seconds without a heartbeat (or a journal trial without an owner) = dead
+GRACE_FACTOR = 3  # a trial without a heartbeat for 3 intervals is dead (Optuna's grace_period)
+GRACE_PERIOD = 180  # seconds a journal trial that never recorded its worker counts as alive
 MAX_RETRY = 3  # a trial whose worker died is re-queued at most this many times
+DRIVERS = {  # SQLAlchemy's module for a URL scheme -> the pip package that provides it
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "pymysql",
+    "MySQLdb": "mysqlclient",
+}
+
+
+class FlockLock(JournalFileOpenLock):
+    """Journal lock by `flock` on `<journal>.flock`: the kernel drops it when its process dies.
+
+    Optuna's file locks outlive a worker killed while writing (SIGKILL, OOM), and every other
+    process then waits 30 s before breaking them. Local files only (the journal lives in the
+    trainlab store); off POSIX (no `fcntl`), Optuna's own lock is used. Subclasses Optuna's public
+    lock class only for its type: both methods are replaced.
+    """
+
+    def __init__(self, journal: str) -> None:  # no super().__init__(): its lock file is not used
+        self._path = journal + ".flock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        import fcntl
+
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def open_storage(
-    url: str | None,
-    journal: Path,
-    heartbeat_interval: int = HEARTBEAT_INTERVAL,
-    grace_period: int = GRACE_PERIOD,
+    url: str | None, journal: Path, heartbeat_interval: int = HEARTBEAT_INTERVAL
 ) -> BaseStorage:
-    """The journal file at `journal`, or the database at `url` with heartbeats and retries."""
-    if url is None:
-        from optuna.storages.journal import JournalFileBackend
+    """The journal file at `journal`, or the database at `url` with heartbeats and retries.
 
+    A database trial whose worker sends no heartbeat for `GRACE_FACTOR * heartbeat_interval`
+    seconds is failed and re-queued (Optuna's `RetryHeartbeatStaleTrialCallback`, the new name of
+    `RetryFailedTrialCallback`).
+    """
+    if url is None:
         journal.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+        lock = FlockLock(str(journal)) if os.name == "posix" else None
+        return optuna.storages.JournalStorage(JournalFileBackend(str(journal), lock_obj=lock))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         try:
             return optuna.storages.RDBStorage(
                 url,
                 heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
+                grace_period=GRACE_FACTOR * heartbeat_interval,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY),
             )
-        except ImportError as exc:
+        except ImportError as exc:  # Optuna wraps SQLAlchemy's ModuleNotFoundError
+            names = [getattr(e, "name", None) for e in (exc, exc.__cause__)]
+            module = next((str(n) for n in names if n), "")
+            package = DRIVERS.get(module.split(".")[0], module)
+            hint = f"run `pip install '{package}'`" if package else "install its driver"
             raise ConfigError(
-                f"--storage {redact(url)}: the database driver is missing ({exc.name}); for "
-                "PostgreSQL run `pip install psycopg2-binary`"
+                f"--storage {redact(url)}: its database driver ({module or '?'}) is not "
+                f"installed; {hint}"
             ) from None
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.config import validate
@@ -32,7 +34,7 @@ def load_study(spec: dict[str, Any], index: int = 0) -> optuna.Study:
     url = None
     if spec["remote"]:
         url = spec.get("storage") or os.environ.get(STORAGE_ENV)
-    storage = open_storage(url, Path(spec["journal"]))
+    storage = open_storage(url, Path(spec["journal"]), spec["heartbeat"])
     seed = (spec["seed"] + index * SEED_STRIDE) % 2**31
     return optuna.load_study(
         study_name=spec["name"],
@@ -67,6 +69,11 @@ def run_worker(
     while share is None or ran < share:
         if deadline is not None and time.time() >= deadline:
             break
+        # A dead machine's trial is failed and re-queued, so it no longer counts as running
+        # (a no-op without heartbeats, i.e. on the journal).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         if budget is not None and count_done(trials) + running >= budget:
