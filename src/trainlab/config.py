@@ -213,6 +213,19 @@ def get_dotted(cfg: RunConfig, key: str) -> Any:
     return node
 
 
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys (`{"optim": {"lr": 0.1}}` -> `{"optim.lr": 0.1}`); an empty
+    dict stays one key."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     node = raw

@@ -11,7 +11,7 @@ from rich.table import Table
 from torch import nn
 
 from trainlab.cli.app import JsonOpt, StoreOpt, app, err, fmt, open_store, out, print_json
-from trainlab.config import load_config, parse_overrides
+from trainlab.config import flatten, load_config, parse_overrides
 from trainlab.errors import ConfigError
 from trainlab.train.loop import Callback
 
@@ -226,7 +226,7 @@ def runs_compare(run_ids: list[str], store: StoreOpt = None, as_json: JsonOpt = 
     records = [st.get_run(r) for r in run_ids]
     if len(records) < 2:
         raise ConfigError("runs compare needs at least two run ids")
-    flat = [_flatten(r.config.model_dump(mode="json")) for r in records]
+    flat = [flatten(r.config.model_dump(mode="json")) for r in records]
     differing = sorted(k for k in set().union(*flat) if len({str(f.get(k)) for f in flat}) > 1)
     if as_json:
         print_json({"differing": differing, "runs": [r.as_dict() for r in records]})
@@ -269,14 +269,3 @@ def datasets() -> None:
         opts = ", ".join(f"{k}={v}" for k, v in d.options.items())
         table.add_row(d.name, d.kind, opts, d.description)
     out.print(table)
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            flat.update(_flatten(v, key + "."))
-        else:
-            flat[key] = v
-    return flat

@@ -20,6 +20,7 @@ from jinja2 import Environment as Jinja
 from jinja2 import PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from trainlab.config import flatten
 from trainlab.errors import StoreError
 from trainlab.report import figures
 from trainlab.report.select import Selection, select
@@ -32,7 +33,6 @@ from trainlab.report.views import (
     TableView,
     Verdict,
     as_yaml,
-    flatten,
     fmt,
     verdict,
 )

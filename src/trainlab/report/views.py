@@ -143,15 +143,3 @@ def verdict(text: str) -> Verdict:
 def as_yaml(data: Any) -> str:
     """Block-style YAML in stored key order: how configs read best."""
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88).rstrip()
-
-
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as dotted keys (`optim.lr`); an empty dict stays one key."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat

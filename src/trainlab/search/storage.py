@@ -20,6 +20,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.errors import ConfigError
+from trainlab.track.store import pid_start, process_alive
 
 JOURNAL_FILE = "optuna.journal"
 HEARTBEAT_INTERVAL = 60  # seconds between heartbeats of a running trial (database storages)
@@ -123,7 +124,7 @@ def has_heartbeat(storage: BaseStorage) -> bool:
 def worker_tag(number: int) -> str:
     """Who runs trial `number`: host, pid and the pid's start time (a recycled pid is not us)."""
     pid = os.getpid()
-    return f"{socket.gethostname()}|{pid}|{_pid_start(pid)}|{number}"
+    return f"{socket.gethostname()}|{pid}|{pid_start(pid) or ''}|{number}"
 
 
 def recover_trials(study: optuna.Study, heartbeat: bool, grace: float = GRACE_PERIOD) -> list[int]:
@@ -185,26 +186,8 @@ def _is_dead(t: FrozenTrial, grace: float | None) -> bool:
     parts = tag.split("|") if isinstance(tag, str) else []
     if len(parts) == 4 and parts[3] == str(t.number):
         host, pid, start, _ = parts
-        return host == socket.gethostname() and not _alive(int(pid), start)
+        return host == socket.gethostname() and not process_alive(int(pid), start or None)
     if grace is None:
         return False
     started = t.datetime_start or datetime.now()
     return (datetime.now() - started).total_seconds() > grace
-
-
-def _pid_start(pid: int) -> str:
-    """Process start time from /proc ('' off Linux, where only the pid is checked)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def _alive(pid: int, start: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not start or _pid_start(pid) == start

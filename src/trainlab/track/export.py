@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from trainlab.config import flatten
 from trainlab.errors import MissingExtraError, StoreError
 from trainlab.track.store import RunRecord, Store
 
@@ -55,7 +56,7 @@ class Exported:
 def hparams(run: RunRecord) -> dict[str, str | int | float | bool]:
     """The run's config as dotted fields (`optim.lr`) with scalar values; lists, dicts and None
     as JSON text (both TensorBoard and MLflow take only scalars)."""
-    flat = _flatten(run.config.model_dump(mode="json"))
+    flat = flatten(run.config.model_dump(mode="json"))
     flat["seed"] = run.seed
     return {
         k: v if isinstance(v, (str, int, float, bool)) else json.dumps(v) for k, v in flat.items()
@@ -257,16 +258,6 @@ def _recorder_histograms(folder: Path) -> list[tuple[str, int, dict[str, Any]]]:
             }
             out.append((f"activations/{layer}", int(step), hist))
     return out
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _safe(name: str) -> str:

@@ -145,7 +145,7 @@ class Store:
             json.dumps(env),
             socket.gethostname(),
             pid,
-            _pid_start(pid),
+            pid_start(pid),
         )
         with self._write() as c:
             c.execute(
@@ -187,7 +187,7 @@ class Store:
             c.execute(
                 "UPDATE runs SET status='running', ended=NULL, error=NULL, host=?, pid=?,"
                 " pid_start=? WHERE id=?",
-                (socket.gethostname(), pid, _pid_start(pid), run_id),
+                (socket.gethostname(), pid, pid_start(pid), run_id),
             )
 
     def delete_run(self, run_id: str) -> None:
@@ -249,7 +249,7 @@ class Store:
         rows = self._conn.execute(
             "SELECT id, pid, pid_start FROM runs WHERE status='running' AND host=?", (host,)
         ).fetchall()
-        dead = [rid for rid, pid, start in rows if not _alive(pid, start)]
+        dead = [rid for rid, pid, start in rows if not process_alive(pid, start)]
         if dead:
             with self._write() as c:
                 c.executemany(
@@ -371,7 +371,7 @@ def _matches(run: RunRecord, key: str, want: Any) -> bool:
     return got == want or str(got) == str(want)
 
 
-def _pid_start(pid: int) -> str | None:
+def pid_start(pid: int) -> str | None:
     """The process start time from /proc (guards against a recycled pid); None off Linux."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
@@ -379,11 +379,11 @@ def _pid_start(pid: int) -> str | None:
         return None
 
 
-def _alive(pid: int, start: str | None) -> bool:
+def process_alive(pid: int, start: str | None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return start is None or _pid_start(pid) == start
+    return start is None or pid_start(pid) == start
