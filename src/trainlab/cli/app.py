@@ -26,6 +26,12 @@ StoreOpt = Annotated[
     Path | None,
     typer.Option("--store", help="Run store folder (default: $TRAINLAB_STORE or ./trainlab-runs)"),
 ]
+WorkersOpt = Annotated[
+    int | None, typer.Option(help="Worker processes (default: the cores available)")
+]
+ReportOutOpt = Annotated[
+    Path | None, typer.Option("--out", help="HTML file (default: <store>/report.html)")
+]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the record as one JSON object on stdout")
 ]

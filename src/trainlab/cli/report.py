@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from trainlab.cli.app import JsonOpt, StoreOpt, app, err, open_store, print_json
+from trainlab.cli.app import (
+    JsonOpt,
+    ReportOutOpt,
+    StoreOpt,
+    app,
+    err,
+    open_store,
+    print_json,
+)
 
 
 @app.command()
@@ -24,9 +31,7 @@ def report(
         bool, typer.Option("--all", help="Every study, and every run outside them")
     ] = False,
     title: Annotated[str | None, typer.Option(help="Title (default: trainlab report)")] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="HTML file (default: <store>/report.html)")
-    ] = None,
+    out: ReportOutOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

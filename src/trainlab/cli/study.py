@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from trainlab.cli.app import JsonOpt, StoreOpt, app, err, fmt, open_store, print_json
+from trainlab.cli.app import JsonOpt, StoreOpt, WorkersOpt, app, err, fmt, open_store, print_json
 
 if TYPE_CHECKING:
     from trainlab.studies import StudyResult
@@ -23,9 +23,6 @@ app.add_typer(study_app, name="study")
 
 BudgetOpt = Annotated[str, typer.Option(help="quick (minutes on 2 cores) | full")]
 SeedsOpt = Annotated[int | None, typer.Option(help="Seeds per variant (default: the budget's)")]
-WorkersOpt = Annotated[
-    int | None, typer.Option(help="Worker processes (default: the cores available)")
-]
 RecordOpt = Annotated[
     int | None,
     typer.Option("--record", help="Flight recorder: per-layer stats every N steps in each run"),

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from trainlab.cli.app import JsonOpt, StoreOpt, app, err, open_store, print_json
+from trainlab.cli.app import (
+    JsonOpt,
+    ReportOutOpt,
+    StoreOpt,
+    WorkersOpt,
+    app,
+    err,
+    open_store,
+    print_json,
+)
 
 
 @app.command()
@@ -18,12 +26,8 @@ def suite(
         list[str] | None,
         typer.Option("--only", help="Run just this step (repeatable), e.g. --only baselines"),
     ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: the cores available)")
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="HTML file (default: <store>/report.html)")
-    ] = None,
+    workers: WorkersOpt = None,
+    out: ReportOutOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

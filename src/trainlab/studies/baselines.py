@@ -63,9 +63,7 @@ def run_baselines(
 ) -> out.StudyResult:
     """Run (or resume) the baselines study; `seeds` overrides the budget's."""
     check_workers(workers)
-    b = budget if isinstance(budget, BaselineBudget) else BUDGETS[out.check_budget(budget)]
-    label = budget if isinstance(budget, str) else "custom"
-    n = out.check_seeds(seeds if seeds is not None else b.seeds)
+    b, label, n = out.resolve_budget(budget, BUDGETS, seeds)
     jobs = baseline_jobs(datasets, n, b.epochs)
     store = store or Store()
     name = name or f"baselines-{label}-{fingerprint(list(datasets), n, b.epochs)}"

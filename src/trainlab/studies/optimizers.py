@@ -125,9 +125,7 @@ def run_optimizers(
     `base` replaces the MLP on mnist1d (its optimizer, rate and schedule are what gets varied).
     """
     check_workers(workers)
-    b = budget if isinstance(budget, OptimBudget) else BUDGETS[out.check_budget(budget)]
-    label = budget if isinstance(budget, str) else "custom"
-    n = out.check_seeds(seeds if seeds is not None else b.seeds)
+    b, label, n = out.resolve_budget(budget, BUDGETS, seeds)
     if target is not None and not 0 < target <= 1:
         raise ConfigError(f"--target {target}: must be a validation accuracy in (0, 1]")
     base = (base or RunConfig.model_validate(BASE)).with_overrides({"train.epochs": b.epochs})

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from matplotlib.figure import Figure as MplFigure
 
@@ -33,6 +33,24 @@ def check_seeds(seeds: int) -> int:
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: must be 1 or more")
     return seeds
+
+
+class _Sized(Protocol):
+    @property
+    def seeds(self) -> int: ...
+
+
+B = TypeVar("B", bound=_Sized)
+
+
+def resolve_budget(budget: str | B, budgets: dict[str, B], seeds: int | None) -> tuple[B, str, int]:
+    """(sizes, label, seeds): a named budget from `budgets` (label = its name) or custom sizes
+    (label "custom"); `seeds` overrides the budget's own `seeds`."""
+    if isinstance(budget, str):
+        b, label = budgets[check_budget(budget)], budget
+    else:
+        b, label = budget, "custom"
+    return b, label, check_seeds(seeds if seeds is not None else b.seeds)
 
 
 @dataclass

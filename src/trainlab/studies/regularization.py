@@ -74,9 +74,7 @@ def run_regularization(
     """Run (or resume) the regularization study; `methods` picks a subset (always with `none`);
     `base` replaces the wide MLP on mnist1d."""
     check_workers(workers)
-    b = budget if isinstance(budget, RegBudget) else BUDGETS[out.check_budget(budget)]
-    label = budget if isinstance(budget, str) else "custom"
-    n = out.check_seeds(seeds if seeds is not None else b.seeds)
+    b, label, n = out.resolve_budget(budget, BUDGETS, seeds)
     table = {**METHODS, **MORE}
     chosen = list(dict.fromkeys(["none", *(methods or b.methods)]))
     for m in chosen:
