@@ -93,3 +93,33 @@ def test_epoch_rows_are_written_whole(tmp_path: Path) -> None:
     store.truncate_epochs(rec.id, 1)
     assert store.epochs(rec.id) == [{"val_acc": 0.1, "train_loss": 2.0}]
     assert time.time() >= rec.created
+
+
+def test_a_pre_versioning_store_migrates_and_keeps_its_links(tmp_path: Path) -> None:
+    import sqlite3
+
+    from trainlab.track.store import _SCHEMA, SCHEMA_VERSION
+
+    con = sqlite3.connect(tmp_path / "trainlab.db")
+    con.executescript(_SCHEMA)  # the schema every store had before `user_version`
+    con.execute(
+        "INSERT INTO studies (id, name, kind, created, status, config) VALUES"
+        " ('s1', 'old', 'grid', 0, 'finished', '{}')"
+    )
+    con.commit()
+    con.close()
+    store = Store(tmp_path)
+    rec = store.create_run(RunConfig(), {})
+    store.link("s1", rec.id, "a", role="final")
+    store.link("s1", rec.id, "b", role="final")  # one config serving two variants keeps both
+    assert [(v, r.id) for v, r in store.study_runs("s1")] == [("a", rec.id), ("b", rec.id)]
+    assert [link.role for link in store.study_links("s1", role="final")] == ["final", "final"]
+    assert store.get_study("s1").run_ids == [rec.id]
+    store.close()
+    con = sqlite3.connect(tmp_path / "trainlab.db")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="newer than this"):
+        Store(tmp_path)

@@ -112,7 +112,11 @@ def execute(
             done(job, run_job(store, study_id, job))
     elif todo:
         Pool(store, study_id, min(workers, len(todo))).run(list(todo.values()), done)
-    return [_for(job, by_hash[job.hash]) for job in jobs]
+    outcomes = [_for(job, by_hash[job.hash]) for job in jobs]
+    for out in outcomes:  # a config shared by several variants is linked under every label
+        if out.run is not None and out.job is not by_hash[out.job.hash].job:
+            store.link(study_id, out.run.id, out.job.variant)
+    return outcomes
 
 
 def _for(job: Job, shared: Outcome) -> Outcome:

@@ -43,6 +43,25 @@ CREATE TABLE IF NOT EXISTS study_runs (
   variant TEXT NOT NULL, PRIMARY KEY (study_id, run_id));
 """
 
+# Forward migrations: MIGRATIONS[k] takes a store at `PRAGMA user_version` k to k + 1. A store
+# written before versioning reads as version 0 (the schema above); a new store runs them all.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: a run linked to a study keeps every variant label it serves (a config shared by two
+    # variants), and each link says what the run is for there (tuning, final, search, confirm).
+    (
+        "CREATE TABLE study_runs_v1 (study_id TEXT NOT NULL REFERENCES studies(id),"
+        " run_id TEXT NOT NULL REFERENCES runs(id), variant TEXT NOT NULL,"
+        " role TEXT NOT NULL DEFAULT '', PRIMARY KEY (study_id, run_id, variant))",
+        "INSERT INTO study_runs_v1 (study_id, run_id, variant) SELECT study_id, run_id, variant"
+        " FROM study_runs",
+        "DROP TABLE study_runs",
+        "ALTER TABLE study_runs_v1 RENAME TO study_runs",
+        "CREATE INDEX study_runs_by_run ON study_runs(run_id)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+ROLES = ("", "tuning", "final", "search", "confirm", "inspect")
+
 
 @dataclass
 class RunRecord:
@@ -94,6 +113,13 @@ class StudyRecord:
     run_ids: list[str] = field(default_factory=list)
 
 
+@dataclass
+class StudyLink:
+    variant: str
+    role: str
+    run: RunRecord
+
+
 class Store:
     """Open (creating if needed) the store at `root`; default `$TRAINLAB_STORE` or ./trainlab-runs."""
 
@@ -108,7 +134,27 @@ class Store:
         self._conn.execute("PRAGMA busy_timeout=60000")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
         self.mark_dead_runs()
+
+    def _migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION in one transaction (concurrent openers wait)."""
+        if self._version() == SCHEMA_VERSION:
+            return
+        with self._write() as c:
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store {str(self.root)!r} has schema version {version}, newer than this"
+                    f" trainlab's {SCHEMA_VERSION}: upgrade trainlab to read it"
+                )
+            for steps in MIGRATIONS[version:]:
+                for sql in steps:
+                    c.execute(sql)
+            c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         self._conn.close()
@@ -298,11 +344,16 @@ class Store:
         self.study_dir(sid).mkdir(parents=True, exist_ok=True)
         return self.get_study(sid)
 
-    def link(self, study_id: str, run_id: str, variant: str) -> None:
+    def link(self, study_id: str, run_id: str, variant: str, role: str = "") -> None:
+        """Link a run to a study under a variant label (a run may serve several variants) and a
+        role: `tuning` (chose a setting), `final` (a fresh-seed sample), `search`, `confirm`."""
+        if role not in ROLES:
+            raise ValueError(f"role {role!r} not in {ROLES}")
         with self._write() as c:
             c.execute(
-                "INSERT OR REPLACE INTO study_runs (study_id, run_id, variant) VALUES (?,?,?)",
-                (study_id, run_id, variant),
+                "INSERT OR REPLACE INTO study_runs (study_id, run_id, variant, role)"
+                " VALUES (?,?,?,?)",
+                (study_id, run_id, variant, role),
             )
 
     def finish_study(
@@ -333,20 +384,29 @@ class Store:
         sql = "SELECT * FROM studies" + (" WHERE kind=?" if kind else "") + " ORDER BY created DESC"
         return [self._study(r) for r in self._conn.execute(sql, (kind,) if kind else ())]
 
-    def study_runs(self, study_id: str) -> list[tuple[str, RunRecord]]:
-        """(variant, run) pairs of a study, oldest first."""
+    def study_runs(self, study_id: str, role: str | None = None) -> list[tuple[str, RunRecord]]:
+        """(variant, run) pairs of a study, oldest first; a run shared by two variants comes twice.
+        With `role`, only the links of that role."""
+        return [(link.variant, link.run) for link in self.study_links(study_id, role)]
+
+    def study_links(self, study_id: str, role: str | None = None) -> list[StudyLink]:
+        """The study's links (variant, role, run), oldest run first, optionally of one role."""
         rows = self._conn.execute(
-            "SELECT l.variant, r.* FROM study_runs l JOIN runs r ON r.id = l.run_id"
-            " WHERE l.study_id=? ORDER BY r.created",
-            (study_id,),
+            "SELECT l.variant, l.role, r.* FROM study_runs l JOIN runs r ON r.id = l.run_id"
+            " WHERE l.study_id=?"
+            + (" AND l.role=?" if role is not None else "")
+            + " ORDER BY r.created, l.variant",
+            (study_id, role) if role is not None else (study_id,),
         ).fetchall()
-        return [(r[0], self._run(r[1:])) for r in rows]
+        return [StudyLink(r[0], r[1], self._run(r[2:])) for r in rows]
 
     def _study(self, row: tuple[Any, ...]) -> StudyRecord:
         sid, name, kind, created, status, config, summary = row
         ids = [
             r[0]
-            for r in self._conn.execute("SELECT run_id FROM study_runs WHERE study_id=?", (sid,))
+            for r in self._conn.execute(
+                "SELECT DISTINCT run_id FROM study_runs WHERE study_id=?", (sid,)
+            )
         ]
         return StudyRecord(
             id=sid,
