@@ -47,6 +47,9 @@ class Summary:
     title: str
     text: list[str] = field(default_factory=list)  # paragraphs, plain text
     verdicts: list[str] = field(default_factory=list)  # "adam vs sgd: better (p=0.01, n=3)"
+    # The study's answers in plain words, corrected claims only; the report's Findings lead with
+    # these ("best on validation: rmsprop; not distinguishable after Holm over 6: sgd, nesterov").
+    answers: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
