@@ -48,7 +48,10 @@ def print_json(obj: Any) -> None:
 
 
 def fmt(value: Any) -> str:
-    """A metric for a table: 4 significant decimals for floats, as-is otherwise."""
+    """A metric for a table: 4 decimals for floats (3 significant digits below 0.001, so
+    `1.29e-06` is not `0.0000`), as-is otherwise."""
     if isinstance(value, float):
+        if value != 0 and abs(value) < 1e-3:
+            return f"{value:.3g}"
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
     return "" if value is None else str(value)

@@ -1,4 +1,5 @@
-"""`trainlab run`, `trainlab runs ls|show|compare`, `trainlab models`, `trainlab datasets`."""
+"""`trainlab run`, `trainlab runs ls|show|compare|rm`, `trainlab gc`, `trainlab models`,
+`trainlab datasets`."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from torch import nn
 
 from trainlab.cli.app import JsonOpt, StoreOpt, app, err, fmt, open_store, out, print_json
 from trainlab.config import flatten, load_config, parse_overrides
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, TrainlabError
 from trainlab.train.loop import Callback
 
 runs_app = typer.Typer(help="List, show and compare stored runs.", no_args_is_help=True)
@@ -108,6 +110,11 @@ def run(
         callbacks.append(recorder)
     try:
         result = run_experiment(cfg, st, callbacks)
+    except TrainlabError:
+        raise
+    except Exception as exc:  # stored `failed`; say why in one line, exit 3
+        err.print(f"run failed: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        raise typer.Exit(3) from None
     finally:
         if progress.live.is_started:  # Progress.stop() prints a newline on a non-terminal
             progress.stop()
@@ -117,7 +124,16 @@ def run(
         recorder.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
     if as_json:
         print_json(record.as_dict())
-        return
+    else:
+        _print_run_summary(record)
+    if record.status not in ("finished", "pruned"):  # the contract: exit 3 for a failed run
+        reason = record.summary.get("reason") or record.error or "no reason recorded"
+        err.print(f"run {record.id} {record.status}: {reason}", markup=False, highlight=False)
+        raise typer.Exit(3)
+
+
+def _print_run_summary(record: Any) -> None:
+    """The result of `trainlab run` on stdout (progress went to stderr), so `> file` keeps it."""
     table = Table(title=f"run {record.id} · {record.status}", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -125,8 +141,10 @@ def run(
         value = record.config_hash if key == "config_hash" else record.summary.get(key)
         if value is not None:
             table.add_row(key, fmt(value))
-    err.print(table)
-    err.print(f"stored in {record.dir}")
+    out.print(table)
+    if record.summary.get("reason"):
+        out.print(f"reason: {record.summary['reason']}", markup=False, highlight=False)
+    out.print(f"stored in {record.dir}", markup=False, highlight=False)
 
 
 @runs_app.command("ls")
@@ -135,13 +153,14 @@ def runs_ls(
         list[str] | None, typer.Option("--where", help="field=value filter, repeatable")
     ] = None,
     status: Annotated[str | None, typer.Option(help="Only runs with this status")] = None,
+    study: Annotated[str | None, typer.Option(help="Only runs of this study (name or id)")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 50,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List stored runs, newest first."""
     records = open_store(store).list_runs(
-        status=status, where=parse_overrides(where or []), limit=limit
+        status=status, where=parse_overrides(where or []), limit=limit, study=study
     )
     if as_json:
         print_json([r.as_dict() for r in records])
@@ -194,7 +213,9 @@ def runs_show(run_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> 
         f"[bold]run {record.id}[/] {record.name} · {record.status} · hash {record.config_hash}"
     )
     if record.error:
-        out.print(f"[red]{record.error}[/]")
+        out.print(f"[red]{escape(record.error)}[/]")
+    for note in record.notes:
+        out.print(f"config upgraded: {note}", markup=False, highlight=False)
     out.print_json(data=record.config.model_dump(mode="json"))
     epochs = st.epochs(record.id)
     if epochs:
@@ -211,10 +232,19 @@ def runs_show(run_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> 
     for k, v in record.summary.items():
         summary.add_row(k, fmt(v))
     out.print(summary)
-    env = record.env
-    out.print(
-        f"python {env.get('python')} · {env.get('packages')} · {env.get('cpu')} · git {env.get('git_commit')}"
-    )
+    out.print(_environment(record.env))
+
+
+def _environment(env: dict[str, Any]) -> Table:
+    """The run's environment as `field  value` rows; package versions as `name version, ...`."""
+    table = Table(title="environment", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in env.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        table.add_row(key, fmt(value))
+    return table
 
 
 @runs_app.command("compare")
@@ -269,3 +299,48 @@ def datasets() -> None:
         opts = ", ".join(f"{k}={v}" for k, v in d.options.items())
         table.add_row(d.name, d.kind, opts, d.description)
     out.print(table)
+
+
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing")
+]
+
+
+def print_removal(removal: Any, as_json: bool) -> None:
+    """What a removal took (or would take) away, one line per thing, on stdout."""
+    if as_json:
+        print_json(removal.as_dict())
+        return
+    verb = "would remove" if removal.dry_run else "removed"
+    for sid in removal.studies:
+        print(f"{verb} study {sid}")
+    for rid in removal.runs:
+        print(f"{verb} run {rid}")
+    for folder in removal.folders:
+        print(f"{verb} folder {folder}")
+    for line in removal.kept:
+        print(f"kept {line}")
+    if not (removal.studies or removal.runs or removal.folders):
+        print("nothing to remove")
+
+
+@runs_app.command("rm")
+def runs_rm(
+    run_ids: Annotated[list[str], typer.Argument(help="Run ids or unique id prefixes")],
+    dry_run: DryRunOpt = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete runs (rows, epochs, study links, folders) in one transaction; never a running run."""
+    from trainlab.track.cleanup import remove_runs
+
+    print_removal(remove_runs(open_store(store), run_ids, dry_run), as_json)
+
+
+@app.command()
+def gc(dry_run: DryRunOpt = False, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Remove run and study folders whose rows are gone, and rows of ended runs whose folder is
+    gone; never a running run."""
+    from trainlab.track.cleanup import collect_garbage
+
+    print_removal(collect_garbage(open_store(store), dry_run), as_json)

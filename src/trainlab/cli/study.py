@@ -193,3 +193,24 @@ def _show(result: StudyResult, as_json: bool) -> None:
         f"study {result.name} ({result.study_id}) took {result.seconds:.0f} s; "
         f"figures and full tables in {result.dir}"
     )
+
+
+# ---- `trainlab study rm` (the store's cleanup; the logic is in track/cleanup.py) --------------
+@study_app.command("rm")
+def study_rm(
+    name: Annotated[str, typer.Argument(help="Study name or id")],
+    keep_runs: Annotated[
+        bool, typer.Option("--keep-runs", help="Keep its runs; remove only the study")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing")
+    ] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a study, its folder and the runs no other study uses, in one transaction; never a
+    running run."""
+    from trainlab.cli.runs import print_removal
+    from trainlab.track.cleanup import remove_study
+
+    print_removal(remove_study(open_store(store), name, dry_run, keep_runs), as_json)

@@ -1,11 +1,15 @@
 """The run store: one SQLite file (WAL, busy timeout) plus a folder per run and per study.
 
 A row is written when a run starts (`running`), once per finished epoch (one transaction), and
-when it ends. A `running` row whose process is gone is marked `interrupted` on the next open.
+when it ends; a running run's heartbeat is refreshed every HEARTBEAT_SECONDS. On every open, a
+`running` row is marked `interrupted` when its process is gone (same host: pid + start time) or its
+heartbeat is older than `stale_after` seconds (any host) — decided inside the write transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import socket
@@ -18,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainlab.config import RunConfig, get_dotted, validate
+from trainlab.config import RunConfig, flatten, get_dotted
 from trainlab.errors import StoreError
+from trainlab.track.configs import CONFIG_VERSION, load_stored
 
 STATUSES = ("running", "finished", "failed", "diverged", "interrupted", "pruned")
 DEFAULT_ROOT = "trainlab-runs"
@@ -58,9 +63,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE study_runs_v1 RENAME TO study_runs",
         "CREATE INDEX study_runs_by_run ON study_runs(run_id)",
     ),
+    # 2: liveness across hosts (a heartbeat, seconds since the epoch) and the version of the
+    # config schema each run was written under (read through track/configs.py).
+    (
+        "ALTER TABLE runs ADD COLUMN heartbeat REAL",
+        "ALTER TABLE runs ADD COLUMN config_version INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLES = ("", "tuning", "final", "search", "confirm", "inspect")
+HEARTBEAT_SECONDS = 30.0  # a running run refreshes its heartbeat at least this often
+STALE_SECONDS = 600.0  # a heartbeat older than this marks the run interrupted, on any host
+_COLS = "id, name, config_hash, config, seed, status, created, ended, env, summary, error"
 
 
 @dataclass
@@ -77,6 +91,7 @@ class RunRecord:
     summary: dict[str, Any]
     error: str | None
     dir: Path
+    notes: list[str] = field(default_factory=list)  # what reading an old config changed
 
     @property
     def seconds(self) -> float | None:
@@ -123,25 +138,66 @@ class StudyLink:
 class Store:
     """Open (creating if needed) the store at `root`; default `$TRAINLAB_STORE` or ./trainlab-runs."""
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, stale_after: float = STALE_SECONDS) -> None:
         self.root = Path(root or os.environ.get("TRAINLAB_STORE") or DEFAULT_ROOT).resolve()
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"--store {str(self.root)!r} is a file, not a folder")
-        self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "trainlab.db"
+        self.stale_after = stale_after
+        self.readonly = self.db_path.exists() and not os.access(self.root, os.W_OK)
+        if not self.readonly:
+            try:
+                self._open_writable()
+            except (sqlite3.OperationalError, OSError) as exc:
+                if not (self.db_path.exists() and _is_readonly(exc)):
+                    raise _store_error(exc, self.root) from None
+                self.readonly = True
+        if self.readonly:
+            self._open_readonly()
+        self._config_version = (
+            "config_version" if "config_version" in self._columns("runs") else "0"
+        )
+        if not self.readonly:
+            with contextlib.suppress(StoreError):  # a full disk: reads work, writes say why
+                self.mark_dead_runs()
+
+    def _open_writable(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA busy_timeout=60000")
+        self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
-        self._migrate()
-        self.mark_dead_runs()
+        if self._version() < SCHEMA_VERSION:
+            self._conn.executescript(_SCHEMA)
+            self._migrate()
+        self._check_version()
+
+    def _open_readonly(self) -> None:
+        """A store on read-only media: reads work, every write raises a one-line StoreError."""
+        uri = self.db_path.as_uri()
+        try:
+            self._conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+            self._version()
+        except sqlite3.OperationalError:  # WAL without its -shm file: read it as immutable
+            self._conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        self._check_version()
+
+    def _check_version(self) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {str(self.root)!r} has schema version {version}, newer than this"
+                f" trainlab's {SCHEMA_VERSION}: upgrade trainlab to read it"
+            )
+
+    def _columns(self, table: str) -> list[str]:
+        return [r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")]
 
     def _migrate(self) -> None:
         """Bring the schema to SCHEMA_VERSION in one transaction (concurrent openers wait)."""
         if self._version() == SCHEMA_VERSION:
             return
-        with self._write() as c:
+        with self.transaction() as c:
             version = self._version()
             if version > SCHEMA_VERSION:
                 raise StoreError(
@@ -160,14 +216,27 @@ class Store:
         self._conn.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE): all of it is stored, or none of it. SQLite's
+        own failures (a full disk, read-only media) become a one-line StoreError."""
+        if self.readonly:
+            raise StoreError(
+                f"store {str(self.root)!r} is read-only: reading works, writing needs a writable"
+                " folder (use --store or $TRAINLAB_STORE)"
+            )
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise _store_error(exc, self.root) from None
 
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
@@ -192,60 +261,108 @@ class Store:
             socket.gethostname(),
             pid,
             pid_start(pid),
+            now,
+            CONFIG_VERSION,
         )
-        with self._write() as c:
+        with self.transaction() as c:
             c.execute(
                 "INSERT INTO runs (id, name, config_hash, config, seed, status, created, env, host,"
-                " pid, pid_start) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " pid, pid_start, heartbeat, config_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
-        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _store_error(exc, self.root) from None
         return self.get_run(run_id)
 
-    def log_epoch(self, run_id: str, epoch: int, metrics: dict[str, float]) -> None:
-        """Write one finished epoch in one transaction (a kill never leaves half an epoch)."""
-        with self._write() as c:
+    def log_epoch(
+        self, run_id: str, epoch: int, metrics: dict[str, float], owned: bool = False
+    ) -> None:
+        """Write one finished epoch in one transaction (a kill never leaves half an epoch). With
+        `owned`, only while this process still holds the run (else StoreError: it was taken over)."""
+        with self.transaction() as c:
+            if owned and not self._holds(c, run_id):
+                raise StoreError(f"run {run_id} is no longer held by this process: {_TAKEN}")
             c.execute(
                 "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics) VALUES (?,?,?)",
                 (run_id, epoch, json.dumps(metrics)),
             )
+            c.execute("UPDATE runs SET heartbeat=? WHERE id=?", (time.time(), run_id))
+
+    def _holds(self, c: sqlite3.Connection, run_id: str) -> bool:
+        pid = os.getpid()
+        row = c.execute(
+            "SELECT 1 FROM runs WHERE id=? AND status='running' AND host=? AND pid=?",
+            (run_id, socket.gethostname(), pid),
+        ).fetchone()
+        return row is not None
 
     def truncate_epochs(self, run_id: str, after: int) -> None:
         """Drop epochs past `after` (a resumed run restarts from its last checkpoint)."""
-        with self._write() as c:
+        with self.transaction() as c:
             c.execute("DELETE FROM epochs WHERE run_id=? AND epoch>?", (run_id, after))
 
     def finish_run(
-        self, run_id: str, status: str, summary: dict[str, Any], error: str | None = None
-    ) -> None:
+        self,
+        run_id: str,
+        status: str,
+        summary: dict[str, Any],
+        error: str | None = None,
+        owned: bool = False,
+    ) -> bool:
+        """Store a run's end. With `owned`, only if this process still holds it; False if not."""
         if status not in STATUSES:
             raise ValueError(f"status {status!r} not in {STATUSES}")
-        with self._write() as c:
+        with self.transaction() as c:
+            if owned and not self._holds(c, run_id):
+                return False
             c.execute(
                 "UPDATE runs SET status=?, summary=?, error=?, ended=? WHERE id=?",
                 (status, json.dumps(summary), error, time.time(), run_id),
             )
+        return True
 
-    def reopen_run(self, run_id: str) -> None:
-        """Mark an interrupted run as running again in this process (resume)."""
+    def claim_run(self, run_id: str, epochs: list[dict[str, float]]) -> bool:
+        """Compare-and-set resume: turn an `interrupted` run into this process's `running` one and
+        make its epoch rows exactly `epochs` (its checkpoint's), in one transaction. False when
+        another process got there first (the row was no longer `interrupted`)."""
         pid = os.getpid()
-        with self._write() as c:
-            c.execute(
+        with self.transaction() as c:
+            claimed = c.execute(
                 "UPDATE runs SET status='running', ended=NULL, error=NULL, host=?, pid=?,"
-                " pid_start=? WHERE id=?",
-                (socket.gethostname(), pid, pid_start(pid), run_id),
+                " pid_start=?, heartbeat=? WHERE id=? AND status='interrupted'",
+                (socket.gethostname(), pid, pid_start(pid), time.time(), run_id),
+            ).rowcount
+            if claimed != 1:
+                return False
+            c.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
+            c.executemany(
+                "INSERT INTO epochs (run_id, epoch, metrics) VALUES (?,?,?)",
+                [(run_id, int(e["epoch"]), json.dumps(e)) for e in epochs],
             )
+        return True
+
+    def holder(self, run_id: str) -> tuple[str, str, int]:
+        """(status, host, pid) of a run, read now (for a process waiting on another's run)."""
+        row = self._conn.execute(
+            "SELECT status, host, pid FROM runs WHERE id=?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"run {run_id!r} not found in {self.db_path}")
+        return str(row[0]), str(row[1]), int(row[2])
 
     def delete_run(self, run_id: str) -> None:
-        with self._write() as c:
+        with self.transaction() as c:
             c.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
             c.execute("DELETE FROM study_runs WHERE run_id=?", (run_id,))
             c.execute("DELETE FROM runs WHERE id=?", (run_id,))
 
     def get_run(self, run_id: str) -> RunRecord:
-        """A run by id or unique id prefix."""
+        """A run by id or unique id prefix (compared literally: `_` and `%` are characters)."""
         rows = self._conn.execute(
-            "SELECT * FROM runs WHERE id=? OR id LIKE ? LIMIT 3", (run_id, f"{run_id}%")
+            f"SELECT {_COLS}, {self._config_version} FROM runs WHERE substr(id, 1, ?)=? LIMIT 3",
+            (len(run_id), run_id),
         ).fetchall()
         exact = [r for r in rows if r[0] == run_id]
         if exact:
@@ -261,23 +378,51 @@ class Store:
         status: str | None = None,
         where: dict[str, Any] | None = None,
         limit: int | None = None,
+        study: str | None = None,
     ) -> list[RunRecord]:
-        """Runs newest first, filtered by status and dotted config fields (`optim.name=adam`)."""
+        """Runs newest first, filtered by status, dotted config fields or summary metrics
+        (`optim.name=adam`, `test_acc=0.9`) and the study (name or id) they belong to. A field
+        that no run could have is an error naming the valid ones."""
         if status is not None and status not in STATUSES:
             raise StoreError(f"--status {status!r}: choose one of {', '.join(STATUSES)}")
+        clauses, args = [], []
+        if status:
+            clauses.append("status=?")
+            args.append(status)
+        if study is not None:
+            clauses.append("id IN (SELECT run_id FROM study_runs WHERE study_id=?)")
+            args.append(self.get_study(study).id)
         sql = (
-            "SELECT * FROM runs" + (" WHERE status=?" if status else "") + " ORDER BY created DESC"
+            f"SELECT {_COLS}, {self._config_version} FROM runs"
+            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            + " ORDER BY created DESC"
         )
-        runs = [self._run(r) for r in self._conn.execute(sql, (status,) if status else ())]
+        runs = [self._run(r) for r in self._conn.execute(sql, args)]
         for key, want in (where or {}).items():
+            self._check_field(key)
             runs = [r for r in runs if _matches(r, key, want)]
         return runs[:limit] if limit else runs
+
+    def _check_field(self, key: str) -> None:
+        if key.startswith(_FREE) or key in _RUN_FIELDS or key in _CONFIG_FIELDS:
+            return
+        metrics = {
+            str(r[0])
+            for r in self._conn.execute(
+                "SELECT DISTINCT j.key FROM runs, json_each(runs.summary) j"
+            )
+        }
+        if key in metrics:
+            return
+        valid = [*_RUN_FIELDS, *_CONFIG_FIELDS, *sorted(metrics), *(f"{p}*" for p in _FREE)]
+        raise StoreError(f"--where field {key!r} is unknown; valid fields: {', '.join(valid)}")
 
     def find_run(self, config_hash: str, statuses: tuple[str, ...]) -> RunRecord | None:
         """The newest run with this config hash in one of `statuses`, if any."""
         marks = ",".join("?" * len(statuses))
         row = self._conn.execute(
-            f"SELECT * FROM runs WHERE config_hash=? AND status IN ({marks})"
+            f"SELECT {_COLS}, {self._config_version} FROM runs"
+            f" WHERE config_hash=? AND status IN ({marks})"
             " ORDER BY created DESC LIMIT 1",
             (config_hash, *statuses),
         ).fetchone()
@@ -290,28 +435,42 @@ class Store:
         return [json.loads(r[0]) for r in rows]
 
     def mark_dead_runs(self) -> int:
-        """Mark `running` rows of this host whose process is gone as `interrupted`; return the count."""
-        host = socket.gethostname()
-        rows = self._conn.execute(
-            "SELECT id, pid, pid_start FROM runs WHERE status='running' AND host=?", (host,)
-        ).fetchall()
-        dead = [rid for rid, pid, start in rows if not process_alive(pid, start)]
-        if dead:
-            with self._write() as c:
-                c.executemany(
-                    "UPDATE runs SET status='interrupted', error='process ended while running'"
-                    " WHERE id=? AND status='running'",
-                    [(rid,) for rid in dead],
-                )
+        """Mark `running` runs as `interrupted` when their process is gone (this host: pid and its
+        start time) or their heartbeat is older than `stale_after` seconds (any host). The rule is
+        applied to rows read inside the write transaction, so a run just resumed by a live
+        process is never flipped. Returns the count."""
+        if not self._dead_runs(self._conn):  # the common case: no write lock taken
+            return 0
+        with self.transaction() as c:
+            dead = self._dead_runs(c)
+            c.executemany(
+                "UPDATE runs SET status='interrupted', error=? WHERE id=? AND status='running'",
+                [(why, rid) for rid, why in dead],
+            )
         return len(dead)
 
+    def _dead_runs(self, c: sqlite3.Connection) -> list[tuple[str, str]]:
+        host, now = socket.gethostname(), time.time()
+        rows = c.execute(
+            "SELECT id, host, pid, pid_start, coalesce(heartbeat, created) FROM runs"
+            " WHERE status='running'"
+        ).fetchall()
+        dead = []
+        for rid, run_host, pid, start, beat in rows:
+            if run_host == host and not process_alive(pid, start):
+                dead.append((rid, "process ended while running"))
+            elif now - beat > self.stale_after:
+                dead.append((rid, f"no heartbeat for {now - beat:.0f} s (host {run_host})"))
+        return dead
+
     def _run(self, row: tuple[Any, ...]) -> RunRecord:
-        (rid, name, chash, config, seed, status, created, ended, env, summary, error, *_) = row
+        (rid, name, chash, config, seed, status, created, ended, env, summary, error, version) = row
+        stored = load_stored(json.loads(config), int(version))
         return RunRecord(
             id=rid,
             name=name,
             status=status,
-            config=validate(json.loads(config)),
+            config=stored.config,
             config_hash=chash,
             seed=seed,
             created=created,
@@ -320,12 +479,13 @@ class Store:
             summary=json.loads(summary),
             error=error,
             dir=self.run_dir(rid),
+            notes=stored.notes,
         )
 
     # ---- studies ----------------------------------------------------------------------------
     def open_study(self, name: str, kind: str, config: dict[str, Any]) -> StudyRecord:
         """Get the study with this name and kind, or create it (re-running a study resumes it)."""
-        with self._write() as c:
+        with self.transaction() as c:
             row = c.execute(
                 "SELECT id FROM studies WHERE name=? AND kind=?", (name, kind)
             ).fetchone()
@@ -349,7 +509,7 @@ class Store:
         role: `tuning` (chose a setting), `final` (a fresh-seed sample), `search`, `confirm`."""
         if role not in ROLES:
             raise ValueError(f"role {role!r} not in {ROLES}")
-        with self._write() as c:
+        with self.transaction() as c:
             c.execute(
                 "INSERT OR REPLACE INTO study_runs (study_id, run_id, variant, role)"
                 " VALUES (?,?,?,?)",
@@ -359,7 +519,7 @@ class Store:
     def finish_study(
         self, study_id: str, summary: dict[str, Any], status: str = "finished"
     ) -> None:
-        with self._write() as c:
+        with self.transaction() as c:
             c.execute(
                 "UPDATE studies SET status=?, summary=? WHERE id=?",
                 (status, json.dumps(summary, default=str), study_id),
@@ -373,7 +533,8 @@ class Store:
                 (ref, ref),
             ).fetchone()
             or self._conn.execute(
-                "SELECT * FROM studies WHERE id LIKE ? ORDER BY created DESC LIMIT 1", (f"{ref}%",)
+                "SELECT * FROM studies WHERE substr(id, 1, ?)=? ORDER BY created DESC LIMIT 1",
+                (len(ref), ref),
             ).fetchone()
         )
         if row is None:
@@ -392,7 +553,8 @@ class Store:
     def study_links(self, study_id: str, role: str | None = None) -> list[StudyLink]:
         """The study's links (variant, role, run), oldest run first, optionally of one role."""
         rows = self._conn.execute(
-            "SELECT l.variant, l.role, r.* FROM study_runs l JOIN runs r ON r.id = l.run_id"
+            f"SELECT l.variant, l.role, {_COLS}, {self._config_version}"
+            " FROM study_runs l JOIN runs r ON r.id = l.run_id"
             " WHERE l.study_id=?"
             + (" AND l.role=?" if role is not None else "")
             + " ORDER BY r.created, l.variant",
@@ -421,6 +583,13 @@ class Store:
         )
 
 
+_RUN_FIELDS = ("status", "name", "seed", "config_hash")
+_CONFIG_FIELDS = tuple(
+    k for k in flatten(RunConfig().model_dump(mode="json")) if k not in ("name", "seed")
+)
+_FREE = ("data.options.", "model.options.", "schedule.options.")  # free-form option dicts
+
+
 def _matches(run: RunRecord, key: str, want: Any) -> bool:
     if key in ("status", "name", "seed", "config_hash"):
         got: Any = getattr(run, key)
@@ -429,6 +598,28 @@ def _matches(run: RunRecord, key: str, want: Any) -> bool:
     else:
         got = get_dotted(run.config, key)
     return got == want or str(got) == str(want)
+
+
+_TAKEN = "its heartbeat went stale and another process resumed it"
+
+
+def _is_readonly(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
+def _store_error(exc: BaseException, root: Path) -> StoreError:
+    """One line for what SQLite or the file system said (full disk, read-only media, ...)."""
+    where = f"store {str(root)!r}"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreError(f"{where}: no space left on the disk; nothing was written. Free space")
+    if "full" in str(exc).lower():
+        return StoreError(f"{where}: the disk is full; nothing was written. Free space and rerun")
+    if _is_readonly(exc):
+        return StoreError(f"{where} is read-only: reading works, writing needs a writable folder")
+    return StoreError(f"{where}: {exc}")
 
 
 def pid_start(pid: int) -> str | None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import signal
+import sys
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import torch
@@ -21,6 +26,7 @@ from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.errors import ConfigError, StoreError
 from trainlab.track.env import capture_env
+from trainlab.track.heartbeat import Heartbeat
 from trainlab.track.store import RunRecord, Store
 from trainlab.train.loop import MODEL_FILE, RESUME_FILE, Callback, History, fit
 from trainlab.train.seed import resolve_device, seed_everything, set_threads
@@ -41,11 +47,18 @@ class Result:
 
 
 class _EpochWriter(Callback):
-    def __init__(self, store: Store, run_id: str) -> None:
-        self.store, self.run_id = store, run_id
+    """Stores each finished epoch while this process holds the run; stops a run that another
+    process took over (its heartbeat had gone stale)."""
+
+    def __init__(self, store: Store, run_id: str, heartbeat: Heartbeat) -> None:
+        self.store, self.run_id, self.heartbeat = store, run_id, heartbeat
+
+    def on_step(self, step: int, model: nn.Module, loss: torch.Tensor) -> None:
+        if self.heartbeat.lost:
+            raise StoreError(f"run {self.run_id} was taken over by another process; stopping")
 
     def on_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float]) -> None:
-        self.store.log_epoch(self.run_id, epoch, metrics)
+        self.store.log_epoch(self.run_id, epoch, metrics, owned=True)
 
 
 def prepare(cfg: RunConfig, model: nn.Module | None = None) -> tuple[RunConfig, nn.Module, Dataset]:
@@ -85,24 +98,36 @@ def run(
     cfg, model, dataset = prepare(cfg, model)
     if store is None:
         return Result(fit(model, dataset, cfg, callbacks), None, model, dataset)
-    record = _start_or_resume(store, cfg)
-    (record.dir / "config.yaml").write_text(
-        yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-    )
-    cbs = [_EpochWriter(store, record.id), *callbacks]
+    record, ours = _start_or_resume(store, cfg)
+    if not ours:  # another process trained it while this one waited: its result is ours too
+        return _stored_result(store, record, model, dataset)
+    heartbeat = Heartbeat(store.db_path, record.id)
+    cbs = [_EpochWriter(store, record.id, heartbeat), *callbacks]
     try:
-        with _sigterm_as_interrupt():
+        (record.dir / "config.yaml").write_text(
+            yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+        )
+        with heartbeat, _sigterm_as_interrupt():
             history = fit(model, dataset, cfg, cbs, checkpoint_dir=record.dir)
     except KeyboardInterrupt:
-        store.finish_run(record.id, "interrupted", {}, "interrupted by the user or a signal")
+        with contextlib.suppress(StoreError):
+            store.finish_run(
+                record.id, "interrupted", {}, "interrupted by the user or a signal", owned=True
+            )
         raise
     except Exception as exc:
-        store.finish_run(
-            record.id, "failed", {}, "".join(traceback.format_exception_only(exc)).strip()
-        )
+        error = "".join(traceback.format_exception_only(exc)).strip()
+        with contextlib.suppress(StoreError):
+            store.finish_run(record.id, "failed", {}, error, owned=True)
+        if _disk_full(exc):
+            raise StoreError(
+                f"run {record.id}: no space left on the disk of {store.root}; the run is stored"
+                " failed. Free space and rerun"
+            ) from exc
         raise
     summary = {**history.summary, "reason": history.reason} if history.reason else history.summary
-    store.finish_run(record.id, history.status, summary)
+    if not store.finish_run(record.id, history.status, summary, owned=True):
+        raise StoreError(f"run {record.id} was taken over by another process; result not stored")
     resume_file = record.dir / RESUME_FILE
     if history.status == "finished" and resume_file.exists():
         resume_file.unlink()  # the run is complete; model.pt is what later tools load
@@ -130,14 +155,71 @@ def load_model(record: RunRecord, device: str = "cpu", model: nn.Module | None =
     return model.to(device).eval()
 
 
-def _start_or_resume(store: Store, cfg: RunConfig) -> RunRecord:
-    twin = store.find_run(cfg.hash(), ("interrupted",))
-    if twin is not None and (twin.dir / RESUME_FILE).exists():
-        done = len(torch.load(twin.dir / RESUME_FILE, weights_only=True)["epochs"])
-        store.truncate_epochs(twin.id, done)
-        store.reopen_run(twin.id)
-        return store.get_run(twin.id)
-    return store.create_run(cfg, capture_env())
+def _start_or_resume(store: Store, cfg: RunConfig) -> tuple[RunRecord, bool]:
+    """The run this process trains, and True; or, when another process won the race to resume
+    the same interrupted run, that run once it has ended, and False.
+
+    A checkpointed (`train.checkpoint=every_epoch`) interrupted twin is resumed by compare-and-set:
+    exactly one process claims it, and its epoch rows become exactly its checkpoint's epochs.
+    """
+    while True:
+        twin = None
+        if cfg.train.checkpoint == "every_epoch":
+            twin = store.find_run(cfg.hash(), ("interrupted",))
+        if twin is None:
+            return store.create_run(cfg, capture_env()), True
+        resume = twin.dir / RESUME_FILE
+        epochs = torch.load(resume, weights_only=True)["epochs"] if resume.exists() else []
+        if store.claim_run(twin.id, epochs):
+            _drop_partial_checkpoints(twin.dir)
+            return store.get_run(twin.id), True
+        status, host, pid = store.holder(twin.id)
+        if status != "running":
+            continue  # it ended between our look and our claim: look again
+        print(
+            f"run {twin.id} is being resumed by pid {pid} on {host}; waiting for it to end"
+            " instead of training it twice",
+            file=sys.stderr,
+        )
+        ended = _wait_for(store, twin.id)
+        if ended.status != "interrupted":
+            return ended, False
+
+
+def _wait_for(store: Store, run_id: str, poll: float = 0.5) -> RunRecord:
+    """Block until run `run_id` is no longer `running` (a dead holder is marked `interrupted`)."""
+    while store.holder(run_id)[0] == "running":
+        time.sleep(poll)
+        store.mark_dead_runs()
+    return store.get_run(run_id)
+
+
+def _stored_result(store: Store, record: RunRecord, model: nn.Module, dataset: Dataset) -> Result:
+    """A Result for a run another process trained: its stored epochs, summary and weights."""
+    summary = dict(record.summary)
+    history = History(
+        epochs=store.epochs(record.id),
+        status=record.status,
+        reason=str(summary.get("reason", "")),
+        summary=summary,
+    )
+    weights = record.dir / MODEL_FILE
+    if record.status == "finished" and weights.exists():
+        device = next(model.parameters()).device
+        model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    return Result(history, record, model, dataset)
+
+
+def _drop_partial_checkpoints(folder: Path) -> None:
+    """Temp files of a checkpoint write that a kill cut short (the checkpoint itself is whole)."""
+    for tmp in folder.glob(f"{RESUME_FILE}.tmp*"):
+        tmp.unlink(missing_ok=True)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, RuntimeError) and "write failed" in str(exc)  # torch.save's wording
 
 
 @contextmanager
