@@ -160,19 +160,21 @@ def _start_or_resume(store: Store, cfg: RunConfig) -> tuple[RunRecord, bool]:
     the same interrupted run, that run once it has ended, and False.
 
     A checkpointed (`train.checkpoint=every_epoch`) interrupted twin is resumed by compare-and-set:
-    exactly one process claims it, and its epoch rows become exactly its checkpoint's epochs.
+    exactly one process claims it, and its epoch rows become exactly its checkpoint's epochs. A
+    checkpointed twin that another live process is training is waited for, not trained twice.
     """
     while True:
         twin = None
         if cfg.train.checkpoint == "every_epoch":
-            twin = store.find_run(cfg.hash(), ("interrupted",))
+            twin = store.find_run(cfg.hash(), ("interrupted", "running"))
         if twin is None:
             return store.create_run(cfg, capture_env()), True
-        resume = twin.dir / RESUME_FILE
-        epochs = torch.load(resume, weights_only=True)["epochs"] if resume.exists() else []
-        if store.claim_run(twin.id, epochs):
-            _drop_partial_checkpoints(twin.dir)
-            return store.get_run(twin.id), True
+        if twin.status == "interrupted":
+            resume = twin.dir / RESUME_FILE
+            epochs = torch.load(resume, weights_only=True)["epochs"] if resume.exists() else []
+            if store.claim_run(twin.id, epochs):
+                _drop_partial_checkpoints(twin.dir)
+                return store.get_run(twin.id), True
         status, host, pid = store.holder(twin.id)
         if status != "running":
             continue  # it ended between our look and our claim: look again
