@@ -143,8 +143,8 @@ def _print_run_summary(record: Any) -> None:
             table.add_row(key, fmt(value))
     out.print(table)
     if record.summary.get("reason"):
-        out.print(f"reason: {record.summary['reason']}", markup=False, highlight=False)
-    out.print(f"stored in {record.dir}", markup=False, highlight=False)
+        print(f"reason: {record.summary['reason']}")
+    print(f"stored in {record.dir}")  # unwrapped, whatever the width: scripts read this line
 
 
 @runs_app.command("ls")
