@@ -20,18 +20,18 @@ from torch import nn
 
 from trainlab.config import RunConfig
 from trainlab.errors import StoreError
-from trainlab.track.heartbeat import Heartbeat
+from trainlab.track.liveness import Heartbeat
 from trainlab.track.store import Store
 from trainlab.train.experiment import run
 from trainlab.train.loop import Callback
 
 CKPT = {
     "name": "ckpt",
-    "data": {"name": "moons", "options": {"n": 300}},
+    "data": {"name": "moons", "options": {"n": 200}},
     "model": {"name": "mlp", "options": {"width": 16}},
     "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
     "regularize": {"dropout": 0.1},  # the global RNG matters: a resume must restore it
-    "train": {"epochs": 6, "batch_size": 10, "checkpoint": "every_epoch", "threads": 1},
+    "train": {"epochs": 4, "batch_size": 10, "checkpoint": "every_epoch", "threads": 1},
 }
 TIMINGS = ("seconds", "train_seconds")
 
@@ -93,7 +93,7 @@ def test_resumed_rows_are_exactly_the_checkpoints_epochs(tmp_path: Path) -> None
     resumed = run(cfg, store)
     assert resumed.record is not None and resumed.record.id == run_id
     rows = store.epochs(run_id)
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert without_timings(rows) == without_timings(
         Store(tmp_path / "whole").epochs(whole.record.id)
     )
@@ -193,7 +193,7 @@ def child(root: Path, cfg: RunConfig, gate: str = "") -> subprocess.Popen[str]:
 
 
 def test_two_processes_racing_to_resume_train_it_once(tmp_path: Path) -> None:
-    cfg = ckpt_config(**{"train.epochs": 8})
+    cfg = ckpt_config(**{"train.epochs": 6})
     store = Store(tmp_path)
     run_id = interrupted_run(store, cfg, at=2)
     gate = tmp_path / "go"
@@ -210,7 +210,7 @@ def test_two_processes_racing_to_resume_train_it_once(tmp_path: Path) -> None:
     assert without_timings(results[0]["summary"]) == without_timings(results[1]["summary"])
     (only,) = Store(tmp_path).list_runs()  # no second run, no duplicate epoch
     assert only.status == "finished"
-    assert [r["epoch"] for r in Store(tmp_path).epochs(run_id)] == list(range(1, 9))
+    assert [r["epoch"] for r in Store(tmp_path).epochs(run_id)] == list(range(1, 7))
 
 
 def kill_and_resume(tmp_path: Path, kills: int, seed: int, n: int, most: float) -> None:

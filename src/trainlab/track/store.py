@@ -25,6 +25,8 @@ from typing import Any
 from trainlab.config import RunConfig, flatten, get_dotted
 from trainlab.errors import StoreError
 from trainlab.track.configs import CONFIG_VERSION, load_stored
+from trainlab.track.liveness import STALE_SECONDS, dead_runs, pid_start
+from trainlab.track.liveness import process_alive as process_alive  # search/storage uses it
 
 STATUSES = ("running", "finished", "failed", "diverged", "interrupted", "pruned")
 DEFAULT_ROOT = "trainlab-runs"
@@ -72,8 +74,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLES = ("", "tuning", "final", "search", "confirm", "inspect")
-HEARTBEAT_SECONDS = 30.0  # a running run refreshes its heartbeat at least this often
-STALE_SECONDS = 600.0  # a heartbeat older than this marks the run interrupted, on any host
 _COLS = "id, name, config_hash, config, seed, status, created, ended, env, summary, error"
 
 
@@ -450,18 +450,7 @@ class Store:
         return len(dead)
 
     def _dead_runs(self, c: sqlite3.Connection) -> list[tuple[str, str]]:
-        host, now = socket.gethostname(), time.time()
-        rows = c.execute(
-            "SELECT id, host, pid, pid_start, coalesce(heartbeat, created) FROM runs"
-            " WHERE status='running'"
-        ).fetchall()
-        dead = []
-        for rid, run_host, pid, start, beat in rows:
-            if run_host == host and not process_alive(pid, start):
-                dead.append((rid, "process ended while running"))
-            elif now - beat > self.stale_after:
-                dead.append((rid, f"no heartbeat for {now - beat:.0f} s (host {run_host})"))
-        return dead
+        return dead_runs(c, self.stale_after)
 
     def _run(self, row: tuple[Any, ...]) -> RunRecord:
         (rid, name, chash, config, seed, status, created, ended, env, summary, error, version) = row
@@ -620,21 +609,3 @@ def _store_error(exc: BaseException, root: Path) -> StoreError:
     if _is_readonly(exc):
         return StoreError(f"{where} is read-only: reading works, writing needs a writable folder")
     return StoreError(f"{where}: {exc}")
-
-
-def pid_start(pid: int) -> str | None:
-    """The process start time from /proc (guards against a recycled pid); None off Linux."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def process_alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return start is None or pid_start(pid) == start

@@ -26,7 +26,7 @@ from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.errors import ConfigError, StoreError
 from trainlab.track.env import capture_env
-from trainlab.track.heartbeat import Heartbeat
+from trainlab.track.liveness import Heartbeat
 from trainlab.track.store import RunRecord, Store
 from trainlab.train.loop import MODEL_FILE, RESUME_FILE, Callback, History, fit
 from trainlab.train.seed import resolve_device, seed_everything, set_threads
