@@ -121,8 +121,8 @@ def run(
             store.finish_run(record.id, "failed", {}, error, owned=True)
         if _disk_full(exc):
             raise StoreError(
-                f"run {record.id}: no space left on the disk of {store.root}; the run is stored"
-                " failed. Free space and rerun"
+                f"run {record.id}: no space left on the disk of store {str(store.root)!r};"
+                " free space and rerun"
             ) from exc
         raise
     summary = {**history.summary, "reason": history.reason} if history.reason else history.summary
