@@ -20,6 +20,7 @@ from trainlab import models
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.errors import ConfigError, StoreError
+from trainlab.models.user import UserModel, adopt_user_model, code_record
 from trainlab.track.env import capture_env
 from trainlab.track.store import RunRecord, Store
 from trainlab.train.loop import MODEL_FILE, RESUME_FILE, Callback, History, fit
@@ -48,7 +49,7 @@ class _EpochWriter(Callback):
         self.store.log_epoch(self.run_id, epoch, metrics)
 
 
-def prepare(cfg: RunConfig, model: nn.Module | None = None) -> tuple[RunConfig, nn.Module, Dataset]:
+def prepare(cfg: RunConfig, model: UserModel | None = None) -> tuple[RunConfig, nn.Module, Dataset]:
     """Validate the device, load the data and build (or adopt) the model — before anything is stored."""
     set_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
@@ -57,14 +58,14 @@ def prepare(cfg: RunConfig, model: nn.Module | None = None) -> tuple[RunConfig, 
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("train.device='mps': MPS is not available here; use cpu")
     dataset = data_registry.load(cfg.data, cfg.seed, device)
+    seed_everything(cfg.seed)  # the same seed gives the same initial weights
     if model is None:
-        seed_everything(cfg.seed)  # the same seed gives the same initial weights
         options = dict(cfg.model.options)
         model = models.build(
             cfg.model.name, dataset.spec, dropout=cfg.regularize.dropout, **options
         )
-    else:
-        cfg = describe_user_model(cfg, model)
+    else:  # a class or factory is built now; an instance is re-initialised (models/user.py)
+        cfg, model = adopt_user_model(cfg, model, dataset.spec)
     return cfg, model.to(device), dataset
 
 
@@ -79,7 +80,7 @@ def run(
     cfg: RunConfig,
     store: Store | None = None,
     callbacks: Sequence[Callback] = (),
-    model: nn.Module | None = None,
+    model: UserModel | None = None,
 ) -> Result:
     """Train and evaluate one config. With a store, record it (resuming an interrupted twin)."""
     cfg, model, dataset = prepare(cfg, model)
@@ -137,7 +138,7 @@ def _start_or_resume(store: Store, cfg: RunConfig) -> RunRecord:
         store.truncate_epochs(twin.id, done)
         store.reopen_run(twin.id)
         return store.get_run(twin.id)
-    return store.create_run(cfg, capture_env())
+    return store.create_run(cfg, {**capture_env(), **code_record(cfg)})
 
 
 @contextmanager

@@ -11,7 +11,6 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from torch.nn import functional as F
 
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
+from trainlab.train.callbacks import Callback, History, StopTraining
 from trainlab.train.metrics import evaluate, expected_calibration_error
 from trainlab.train.optim import build_optimizer, build_schedule
 from trainlab.train.regularize import penalized_params, penalty, weight_norm
@@ -28,36 +28,7 @@ from trainlab.train.seed import seed_everything
 
 RESUME_FILE = "last.pt"  # full training state, written after every epoch when asked
 MODEL_FILE = "model.pt"  # final weights (state_dict), loadable with weights_only=True
-
-
-class StopTraining(Exception):  # a signal to stop, not an error
-    """Raised by a callback to end training early with `status` (e.g. `pruned`)."""
-
-    def __init__(self, status: str, reason: str = "") -> None:
-        super().__init__(reason or status)
-        self.status = status
-        self.reason = reason
-
-
-class Callback:
-    """Base class with no-op hooks; override the ones you need."""
-
-    def on_step(self, step: int, model: nn.Module, loss: torch.Tensor) -> None:
-        """After optimizer step `step` (1-based); `loss` is the batch loss tensor (no sync done)."""
-
-    def on_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float]) -> None:
-        """After epoch `epoch` (1-based) with its metrics (train_loss, val_acc, lr, seconds, ...)."""
-
-    def on_end(self, model: nn.Module, history: History) -> None:
-        """Once, after the test evaluation (or after divergence / a stop)."""
-
-
-@dataclass
-class History:
-    epochs: list[dict[str, float]] = field(default_factory=list)
-    status: str = "finished"  # finished | diverged | pruned | ...
-    reason: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
+__all__ = ["MODEL_FILE", "RESUME_FILE", "Callback", "History", "StopTraining", "fit", "summarize"]
 
 
 def fit(
