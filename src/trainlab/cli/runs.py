@@ -156,8 +156,19 @@ def runs_ls(
     if as_json:
         print_json([r.as_dict() for r in records])
         return
-    columns = ("id", "name", "status", "data", "model", "optim", "lr", "seed")
-    columns += ("test_acc", "val_acc", "seconds")
+    columns = [
+        "id",
+        "name",
+        "status",
+        "data",
+        "model",
+        "optim",
+        "lr",
+        "seed",
+        "test_acc",
+        "val_acc",
+        "seconds",
+    ]
     rows = [
         (
             r.id,
