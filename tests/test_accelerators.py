@@ -71,7 +71,7 @@ def test_mixed_precision_trains_and_fp16_uses_a_scaler(precision: str) -> None:
 
 
 def test_bad_precision_names_the_choices() -> None:
-    with pytest.raises(ConfigError, match="train.precision='fp8'.*'fp32', 'bf16' or 'fp16'"):
+    with pytest.raises(ConfigError, match=r"train\.precision='fp8'.*'fp32', 'bf16' or 'fp16'"):
         load_config(None, ["train.precision=fp8"])
 
 
