@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from trainlab import provenance
 from trainlab.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -51,15 +52,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+# Settings that change how fast a run goes, not what it learns: kept in the stored config, left
+# out of the hash, so e.g. turning on checkpoints after a crash still resumes the same run.
+EXECUTION_FIELDS = ("train.device", "train.threads", "train.eval_batch_size", "train.checkpoint")
+
+
+def _absolute_import_path(v: str) -> str:
+    # `file.py:Class` relative to the working directory -> absolute, so worker processes (and a
+    # later `inspect --run`) import the same file; load_config first tries the YAML's folder.
+    return provenance.absolute(v)
+
+
 class DataConfig(_Strict):
-    name: str = "digits"
+    name: str = "digits"  # a registered dataset or `file.py:make` / `pkg.mod:make`
     options: dict[str, Any] = Field(default_factory=dict)
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)  # share of the training pool held out
 
+    _abs_name = field_validator("name")(_absolute_import_path)
+
 
 class ModelConfig(_Strict):
-    name: str = "mlp"
+    name: str = "mlp"  # a registered model or `file.py:Class` / `pkg.mod:Class` (or a factory)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    _abs_name = field_validator("name")(_absolute_import_path)
 
 
 class OptimConfig(_Strict):
@@ -106,6 +122,11 @@ class TrainConfig(_Strict):
     early_stopping: int | None = Field(None, ge=1)  # patience in epochs on val_acc
     checkpoint: Literal["none", "end", "every_epoch"] = "end"
     eval_batch_size: int = Field(1024, ge=1)
+    # True: torch.use_deterministic_algorithms + cuDNN deterministic, no cuDNN benchmark.
+    deterministic: bool = True
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 adds a grad scaler
+    compile: bool = False  # opt-in torch.compile of the model
+    channels_last: bool = False  # NHWC memory layout for conv nets on image data
 
     @field_validator("device")
     @classmethod
@@ -144,8 +165,15 @@ class RunConfig(_Strict):
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """12 hex digits of sha256 over the canonical JSON; stable across key order and `name`."""
-    return hashlib.sha256(cfg.canonical_json().encode()).hexdigest()[:12]
+    """12 hex digits of sha256 over what is trained: the canonical JSON without `name` and the
+    EXECUTION_FIELDS, plus the sha256 of the user's model source and data files it names."""
+    payload = cfg.model_dump(mode="json", exclude={"name"})
+    for key in EXECUTION_FIELDS:
+        section, field = key.split(".")
+        payload[section].pop(field, None)
+    payload["code"] = provenance.code_digests(cfg.model.name, cfg.data.name, cfg.data.options)
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def validate(raw: dict[str, Any]) -> RunConfig:
@@ -180,6 +208,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raw = loaded
     for key, value in parse_overrides(overrides or []).items():
         _set_dotted(raw, key, value)
+    if path is not None:
+        for section in ("model", "data"):  # `mynet.py:Net` is relative to the YAML's folder
+            part = raw.get(section)
+            if isinstance(part, dict) and isinstance(part.get("name"), str):
+                part["name"] = provenance.absolute(part["name"], Path(path).parent.resolve())
     return validate(raw)
 
 

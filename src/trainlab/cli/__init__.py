@@ -6,6 +6,8 @@ User errors (TrainlabError) print one line on stderr and exit with code 2, never
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 import typer
 
@@ -24,8 +26,13 @@ from trainlab.cli import suite as _suite  # noqa: F401  isort: skip
 __all__ = ["app", "main"]
 
 
+def _one_line_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and `python -m trainlab`."""
+    warnings.showwarning = _one_line_warning  # a warning is one line on stderr, like an error
     try:
         result = app(args=argv, standalone_mode=False, prog_name="trainlab")
     except TrainlabError as exc:

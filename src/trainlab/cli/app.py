@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,3 +56,42 @@ def fmt(value: Any) -> str:
             return f"{value:.3g}"
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
     return "" if value is None else str(value)
+
+
+def split_config(config: Path | None, overrides: list[str] | None) -> tuple[Path | None, list[str]]:
+    """The one reading of `[CONFIG.yaml] [key=value ...]` every sub-command shares: a first
+    positional that contains `=` and is not an existing file is an override (`data.options.path=
+    /data/wine.npz` included); a `.yaml`/`.yml` that is not there is an error."""
+    from trainlab.errors import ConfigError
+
+    items = list(overrides or [])
+    if config is None:
+        return None, items
+    text = str(config)
+    if "=" in text and not config.is_file():
+        return None, [text, *items]
+    if not config.is_file():
+        raise ConfigError(f"config file {text!r} does not exist")
+    return config, items
+
+
+def print_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], right: Iterable[str] = ()
+) -> None:
+    """A result table on stdout: a Rich table on a terminal, plain TSV (a header line, then one
+    line per row, nothing cut) when stdout is a pipe or a file."""
+    rows = [[str(c) for c in row] for row in rows]
+    if not out.is_terminal:
+        sys.stdout.write("\t".join(columns) + "\n")
+        for row in rows:
+            sys.stdout.write("\t".join(c.replace("\t", " ").replace("\n", " ") for c in row) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(title=title)
+    justify = set(right)
+    for col in columns:
+        table.add_column(col, justify="right" if col in justify else "left")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trainlab.cli.app import JsonOpt, StoreOpt, app, err, open_store, print_json
+from trainlab.cli.app import JsonOpt, StoreOpt, app, err, open_store, print_json, split_config
 
 inspect_app = typer.Typer(
     help="Model internals: features, attention, Inception branches, residual flow, flight record.",
@@ -48,10 +48,7 @@ def _run(
     from trainlab.inspect.recipes import check_budget, default_config, run_inspection
 
     check_budget(budget)
-    items = list(overrides or [])
-    if config is not None and "=" in config.name and not config.exists():
-        items.insert(0, str(config))  # overrides only, no YAML file
-        config = None
+    config, items = split_config(config, overrides)
     items += [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
     cfg = None
     if run is not None:

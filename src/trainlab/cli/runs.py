@@ -4,18 +4,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from torch import nn
 
-from trainlab.cli.app import JsonOpt, StoreOpt, app, err, fmt, open_store, out, print_json
+from trainlab.cli.app import (
+    JsonOpt,
+    StoreOpt,
+    app,
+    err,
+    fmt,
+    open_store,
+    out,
+    print_json,
+    print_table,
+    split_config,
+)
 from trainlab.config import flatten, load_config, parse_overrides
 from trainlab.errors import ConfigError, TrainlabError
-from trainlab.train.loop import Callback
+from trainlab.train.callbacks import Callback
+
+if TYPE_CHECKING:
+    from torch import nn
 
 runs_app = typer.Typer(help="List, show and compare stored runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -77,10 +90,7 @@ def run(
     """Train and evaluate one experiment and record it in the store."""
     from trainlab.train.experiment import run as run_experiment
 
-    items = list(overrides or [])
-    if config is not None and "=" in config.name and not config.exists():
-        items.insert(0, str(config))  # `trainlab run optim.lr=0.1` with no YAML file
-        config = None
+    config, items = split_config(config, overrides)  # `trainlab run optim.lr=0.1`: no YAML
     shortcuts = {
         "data.name": data,
         "model.name": model,
@@ -165,8 +175,7 @@ def runs_ls(
     if as_json:
         print_json([r.as_dict() for r in records])
         return
-    table = Table(title=f"{len(records)} run(s)")
-    for col in (
+    columns = [
         "id",
         "name",
         "status",
@@ -178,27 +187,24 @@ def runs_ls(
         "test_acc",
         "val_acc",
         "seconds",
-    ):
-        table.add_column(
-            col,
-            justify="right" if col in ("lr", "seed", "test_acc", "val_acc", "seconds") else "left",
-        )
-    for r in records:
-        c = r.config
-        table.add_row(
+    ]
+    rows = [
+        (
             r.id,
             r.name,
             r.status,
-            c.data.name,
-            c.model.name,
-            c.optim.name,
-            fmt(c.optim.lr),
+            r.config.data.name,
+            r.config.model.name,
+            r.config.optim.name,
+            fmt(r.config.optim.lr),
             str(r.seed),
             fmt(r.summary.get("test_acc")),
             fmt(r.summary.get("val_acc")),
             fmt(r.seconds),
         )
-    out.print(table)
+        for r in records
+    ]
+    print_table(f"{len(records)} run(s)", columns, rows, right=columns[6:])
 
 
 @runs_app.command("show")
@@ -279,12 +285,10 @@ def models() -> None:
     """List the registered models and the data kinds and options they take."""
     from trainlab.models import list_models
 
-    table = Table(title="models")
-    for col in ("name", "takes", "options", "description"):
-        table.add_column(col)
-    for m in list_models():
-        table.add_row(m.name, ", ".join(m.kinds), ", ".join(m.options), m.description)
-    out.print(table)
+    rows = [
+        (m.name, ", ".join(m.kinds), ", ".join(m.options), m.description) for m in list_models()
+    ]
+    print_table("models", ("name", "takes", "options", "description"), rows)
 
 
 @app.command()
@@ -292,13 +296,11 @@ def datasets() -> None:
     """List the registered datasets: built-in (no download) and user-file loaders."""
     from trainlab.data import list_datasets
 
-    table = Table(title="datasets")
-    for col in ("name", "kind", "options", "description"):
-        table.add_column(col)
-    for d in list_datasets():
-        opts = ", ".join(f"{k}={v}" for k, v in d.options.items())
-        table.add_row(d.name, d.kind, opts, d.description)
-    out.print(table)
+    rows = [
+        (d.name, d.kind, ", ".join(f"{k}={v}" for k, v in d.options.items()), d.description)
+        for d in list_datasets()
+    ]
+    print_table("datasets", ("name", "kind", "options", "description"), rows)
 
 
 DryRunOpt = Annotated[

@@ -10,7 +10,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from trainlab.cli.app import JsonOpt, StoreOpt, WorkersOpt, app, err, fmt, open_store, print_json
+from trainlab.cli.app import (
+    JsonOpt,
+    StoreOpt,
+    WorkersOpt,
+    app,
+    err,
+    fmt,
+    open_store,
+    print_json,
+    split_config,
+)
 
 if TYPE_CHECKING:
     from trainlab.studies import StudyResult
@@ -155,10 +165,7 @@ def grid(
     from trainlab.config import load_config
     from trainlab.studies import run_grid
 
-    items = list(overrides or [])
-    if config is not None and "=" in config.name and not config.exists():
-        items.insert(0, str(config))
-        config = None
+    config, items = split_config(config, overrides)
     base = load_config(config, items)
     result = run_grid(
         base, list(vary or []), seeds, workers, open_store(store), name, record=record

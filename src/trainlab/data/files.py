@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -78,9 +79,16 @@ def _raw(
 
 
 @register_dataset("npz", "any", "your .npz file: x, y and optional x_test, y_test", builtin=False)
-def npz(*, path: str | None = None, kind: str | None = None, test_fraction: float = 0.2) -> Raw:
+def npz(
+    *,
+    path: str | None = None,
+    kind: str | None = None,
+    test_fraction: float = 0.2,
+    standardize: bool = False,
+) -> Raw:
     """Arrays `x`, `y` (and `x_test`, `y_test`, else a fixed stratified `test_fraction` split);
-    optional `class_names`. `kind` overrides the shape-based guess (see `_as_inputs`)."""
+    optional `class_names`. `kind` overrides the shape-based guess (see `_as_inputs`).
+    `standardize`: scale float features by the train split's mean and std."""
     p = _path(path, ".npz file")
     try:
         with np.load(p, allow_pickle=False) as f:
@@ -109,7 +117,14 @@ def npz(*, path: str | None = None, kind: str | None = None, test_fraction: floa
     else:
         parts = holdout(x, y, float(test_fraction))
     names = [str(c) for c in arrays["class_names"]] if "class_names" in arrays else None
-    return _raw(p.stem, k, parts, names)
+    return replace(_raw(p.stem, k, parts, names), standardize=check_flag(standardize))
+
+
+def check_flag(value: object, option: str = "standardize") -> bool:
+    """A data option that must be true or false."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"data.options.{option}={value!r}: must be true or false")
+    return value
 
 
 def _read_idx(path: Path) -> np.ndarray:

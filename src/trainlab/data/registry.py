@@ -12,6 +12,7 @@ import difflib
 import functools
 import inspect
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,8 +22,13 @@ import numpy as np
 import torch
 
 from trainlab.config import DataConfig
+from trainlab.data.catalog import DatasetInfo, list_datasets
 from trainlab.data.spec import Dataset, DataSpec
 from trainlab.errors import ConfigError, DataError
+from trainlab.provenance import is_import_path
+
+__all__ = ["DatasetInfo", "Raw", "list_datasets", "load", "register_dataset", "split"]
+SCALE_RATIO = 100.0  # warn when feature standard deviations differ by this factor or more
 
 
 @dataclass
@@ -38,17 +44,8 @@ class Raw:
     x_test: np.ndarray
     y_test: np.ndarray
     extras: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What `trainlab datasets` lists: name, kind, options with their defaults, a description."""
-
-    name: str
-    kind: str
-    description: str
-    options: dict[str, Any]
-    builtin: bool  # False for loaders of the user's own files
+    # Standardise float features with the mean and std of the train split (never val or test).
+    standardize: bool = False
 
 
 L = TypeVar("L", bound=Callable[..., Raw])
@@ -75,16 +72,13 @@ def register_dataset(
     return decorate
 
 
-def list_datasets() -> list[DatasetInfo]:
-    """Every registered dataset: built-ins first, then user-file loaders, each sorted by name."""
-    _register_all()
-    infos = [info for info, _ in _DATASETS.values()]
-    return sorted(infos, key=lambda d: (not d.builtin, d.name))
-
-
 def info(name: str) -> DatasetInfo:
     """The registry entry of `name`, or a ConfigError listing the choices."""
     _register_all()
+    if is_import_path(name):
+        from trainlab.data.tabular import code_info
+
+        return code_info(name)
     if name not in _DATASETS:
         names = sorted(_DATASETS)
         close = difflib.get_close_matches(name, names, n=1)
@@ -105,7 +99,8 @@ def load(cfg: DataConfig, seed: int, device: str | torch.device = "cpu") -> Data
                 f"data.options.{key}: not an option of dataset {cfg.name!r}; allowed: {allowed}"
             )
     options = json.dumps(cfg.options, sort_keys=True, default=str)
-    raw = _load_raw(cfg.name, options, _file_stamp(cfg.options.get("path")))
+    path = cfg.name.rpartition(":")[0] if is_import_path(cfg.name) else cfg.options.get("path")
+    raw = _load_raw(cfg.name, options, _file_stamp(path))
     return split(raw, cfg.val_fraction, seed).to(device)
 
 
@@ -113,9 +108,31 @@ def load(cfg: DataConfig, seed: int, device: str | torch.device = "cpu") -> Data
 def _load_raw(name: str, options_json: str, stamp: int) -> Raw:
     # Cached per process (a study worker runs many configs on the same data); `stamp` changes
     # when the user's files do, so an edited file is read again.
-    raw = _DATASETS[name][1](**json.loads(options_json))
+    options = json.loads(options_json)
+    if is_import_path(name):
+        from trainlab.data.tabular import from_code
+
+        raw = from_code(name, **options)
+    else:
+        raw = _DATASETS[name][1](**options)
     _check_raw(name, raw)
+    if not raw.standardize:
+        _warn_scales(raw)
     return raw
+
+
+def _warn_scales(raw: Raw) -> None:
+    """Warn (once per load) when float features differ in scale by orders of magnitude."""
+    if raw.spec.kind not in ("vector", "signal") or len(raw.x) < 2:
+        return
+    std = raw.x.reshape(len(raw.x), -1).astype(np.float64).std(0)
+    std = std[std > 0]
+    if len(std) > 1 and std.max() / std.min() >= SCALE_RATIO:
+        warnings.warn(
+            f"dataset {raw.spec.name!r}: feature scales differ by {std.max() / std.min():.0f}x "
+            f"(std {std.min():.3g} to {std.max():.3g}); set data.options.standardize=true",
+            stacklevel=2,
+        )
 
 
 def _file_stamp(path: object) -> int:
@@ -143,6 +160,11 @@ def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
     val, train = perm[:n_val], perm[n_val:]
     x, y = torch.from_numpy(raw.x), torch.from_numpy(raw.y)
+    x_test = torch.from_numpy(raw.x_test).clone()  # the cached arrays stay untouched
+    if raw.standardize and x.is_floating_point():
+        mean, std = x[train].mean(0), x[train].std(0)
+        std = torch.where(std > 0, std, torch.ones_like(std))  # a constant feature stays 0
+        x, x_test = (x - mean) / std, (x_test - mean) / std
     extras: dict[str, torch.Tensor] = {}
     for key, arr in raw.extras.items():
         t = torch.from_numpy(arr)
@@ -156,7 +178,7 @@ def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
         y[train],
         x[val],
         y[val],
-        torch.from_numpy(raw.x_test).clone(),  # the cached arrays stay untouched
+        x_test,
         torch.from_numpy(raw.y_test).clone(),
         extras,
     )
@@ -200,4 +222,4 @@ def with_spec(raw: Raw, **changes: Any) -> Raw:
 @functools.cache
 def _register_all() -> None:
     # Importing the loader modules registers them (kept out of import time of `trainlab.data`).
-    from trainlab.data import builtin, files, sequences  # noqa: F401
+    from trainlab.data import builtin, files, sequences, tabular  # noqa: F401

@@ -25,11 +25,18 @@ from trainlab.inspect.residual import (
     residual_blocks,
     residual_flow,
 )
-from trainlab.inspect.target import Inspection, Output, Target, from_config, study_name
+from trainlab.inspect.target import (
+    Inspection,
+    Output,
+    Target,
+    device_for,
+    from_config,
+    study_name,
+)
 from trainlab.plots import flow as pl
 from trainlab.track.store import Store
 from trainlab.track.summary import Summary, Table
-from trainlab.train.seed import resolve_device, seed_everything
+from trainlab.train.seed import seed_everything
 
 NETS = ("resnet", "plainnet")
 # depths: gradient norms at init (cheap); more_depths: also trained, for the training curves
@@ -106,7 +113,7 @@ def residual_study(
     b = BUDGETS[budget]
     depth = int(base.model.options.get("depth", 20))
     train_depths = (depth, *[d for d in b["more_depths"] if d != depth])
-    dataset = data_registry.load(base.data, base.seed, resolve_device(base.train.device))
+    dataset = data_registry.load(base.data, base.seed, device_for(base.train.device))
     bs = base.train.batch_size
     xg, yg = dataset.x_train[: GRAD_BATCHES * bs], dataset.y_train[: GRAD_BATCHES * bs]
 

@@ -23,9 +23,8 @@ from trainlab.inspect.inception import (
 from trainlab.inspect.inspections import inspect_attention, inspect_features, inspect_recorder
 from trainlab.inspect.probes import select_modules
 from trainlab.inspect.recorder import RECORD_FILE, Recorder, load_record
-from trainlab.inspect.target import Inspection, Target, from_config, from_run
+from trainlab.inspect.target import Inspection, Target, device_for, from_config, from_run
 from trainlab.track.store import Store
-from trainlab.train.seed import resolve_device
 
 KINDS = ("features", "attention", "inception", "residual", "recorder")
 BUDGETS = ("quick", "full")
@@ -168,7 +167,7 @@ def _inception(store: Store, cfg: RunConfig | None, run_id: str | None, budget: 
     if run_id is not None:
         return inspect_inception(target("inception", store, None, run_id), store, None, budget)
     assert cfg is not None
-    fixed = data_registry.load(cfg.data, cfg.seed, resolve_device(cfg.train.device))
+    fixed = data_registry.load(cfg.data, cfg.seed, device_for(cfg.train.device))
     shares = BranchShares(fixed.x_test[:SHARE_SAMPLES])
     trained = target("inception", store, cfg, None, [shares])
     assert trained.record is not None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure as MplFigure
 from torch import nn
 
@@ -19,11 +20,13 @@ from trainlab import data as data_registry
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.errors import StoreError
+from trainlab.models.user import require_instance
 from trainlab.plots.style import save_figure
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Figure, Summary
 from trainlab.train.experiment import describe_user_model, load_model, run
 from trainlab.train.loop import Callback
+from trainlab.train.seed import resolve_device
 
 RUN_SUBDIR = "inspect"  # figures are copied to <run dir>/inspect/<kind>/
 ARRAYS_FILE = "arrays.npz"  # maps behind the figures, beside summary.json
@@ -56,14 +59,28 @@ def study_name(kind: str, target: Target) -> str:
     return f"{kind}-{ref}"
 
 
+def device_for(name: str) -> str:
+    """The device an inspection puts model and data on: the run's `train.device` resolved
+    (`auto` -> cuda, mps, cpu), or cpu when that accelerator is not on this machine."""
+    device = resolve_device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return "cpu"
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return "cpu"
+    return str(device)
+
+
 def from_run(
-    store: Store, run_id: str, device: str = "cpu", model: nn.Module | None = None
+    store: Store, run_id: str, device: str | None = None, model: nn.Module | None = None
 ) -> Target:
-    """Load a finished run's model (checkpoint) and its data split (same seed). A run of a user
-    module needs an instance of it, `model`, to load the weights into."""
+    """Load a finished run's model (checkpoint) and its data split (same seed) onto one device
+    (default: `device_for` the run's train.device). A run of a user module passed in Python needs
+    an instance of it, `model`, to load the weights into."""
+    require_instance(model, "model")
     record = store.get_run(run_id)
     if record.status != "finished":
         raise StoreError(f"run {record.id} is {record.status}; inspect a finished run")
+    device = device if device is not None else device_for(record.config.train.device)
     model = load_model(record, device, model)
     dataset = data_registry.load(record.config.data, record.seed, device)
     return Target(model, dataset, record.config, record, store.epochs(record.id))
@@ -83,7 +100,7 @@ def from_config(
     if reuse and not callbacks and model is None:
         twin = store.find_run(cfg.hash(), ("finished",))
         if twin is not None and (twin.dir / "model.pt").exists():
-            return from_run(store, twin.id, str(cfg.train.device).replace("auto", "cpu"))
+            return from_run(store, twin.id, device_for(cfg.train.device))
     result = run(cfg, store, callbacks, model)
     if result.history.status != "finished":
         raise StoreError(
@@ -102,6 +119,7 @@ def from_config(
 def from_model(model: nn.Module, dataset: Dataset, cfg: RunConfig | None = None) -> Target:
     """A user's (trained) module and its data as a Target, as it is: nothing is trained or stored
     as a run; figures go to the inspection study only. `cfg` records how it was trained."""
+    require_instance(model, "from_model(model)")
     cfg = (
         cfg if cfg is not None else RunConfig.model_validate({"data": {"name": dataset.spec.name}})
     )

@@ -7,31 +7,19 @@ one `ConfigError` that names `model.options.X`, the value and what is allowed.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from torch import nn
 
 from trainlab.data.spec import DataSpec
 from trainlab.errors import ConfigError
-
-KINDS = ("image", "signal", "tokens", "vector")
-
+from trainlab.models.catalog import KINDS, ModelInfo
+from trainlab.provenance import is_import_path
 
 B = TypeVar("B", bound=Callable[..., nn.Module])
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What `trainlab models` lists: the data kinds a model takes and its option names."""
-
-    name: str
-    kinds: tuple[str, ...]
-    description: str
-    options: tuple[str, ...]
-
 
 _MODELS: dict[str, tuple[ModelInfo, Callable[..., nn.Module]]] = {}
 
@@ -66,7 +54,14 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f"did you mean {close[0]!r}? " if close else ""
 
 
+@functools.cache
+def register_all() -> None:
+    """Import the builder modules (registering their models) on first use, not at import time."""
+    from trainlab.models import cnn, inception, mlp, recurrent, resnet, transformer  # noqa: F401
+
+
 def _lookup(name: str) -> tuple[ModelInfo, Callable[..., nn.Module]]:
+    register_all()
     if name not in _MODELS:
         names = sorted(_MODELS)
         raise ConfigError(
@@ -76,13 +71,16 @@ def _lookup(name: str) -> tuple[ModelInfo, Callable[..., nn.Module]]:
     return _MODELS[name]
 
 
-def list_models() -> list[ModelInfo]:
-    """Every registered model, sorted by name."""
+def registered_models() -> list[ModelInfo]:
+    """Every registered model (built-ins and any registered later), sorted by name."""
+    register_all()
     return [_MODELS[n][0] for n in sorted(_MODELS)]
 
 
 def compatible(name: str, spec: DataSpec) -> bool:
-    """Whether model `name` takes data of `spec.kind`."""
+    """Whether model `name` takes data of `spec.kind` (a user's model by import path: assumed)."""
+    if is_import_path(name):
+        return True
     return spec.kind in _lookup(name)[0].kinds
 
 
@@ -90,8 +88,12 @@ def build(name: str, spec: DataSpec, **options: Any) -> nn.Module:
     """Build model `name` for data `spec`; `dropout` and model options are keywords.
 
     Raises ConfigError for an unknown model, an option it doesn't take, data it can't take, or a
-    bad option value.
+    bad option value. `name` may be an import path (`file.py:Class`, `pkg.mod:make`).
     """
+    if is_import_path(name):
+        from trainlab.models.user import build_from_path
+
+        return build_from_path(name, spec, float(options.pop("dropout", 0.0)), options)
     info, builder = _lookup(name)
     allowed = (*info.options, "dropout")
     for key in options:

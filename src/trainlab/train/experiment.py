@@ -25,6 +25,7 @@ from trainlab import models
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.errors import ConfigError, StoreError
+from trainlab.models.user import UserModel, adopt_user_model, code_record
 from trainlab.track.env import capture_env
 from trainlab.track.liveness import Heartbeat
 from trainlab.track.store import RunRecord, Store
@@ -61,7 +62,7 @@ class _EpochWriter(Callback):
         self.store.log_epoch(self.run_id, epoch, metrics, owned=True)
 
 
-def prepare(cfg: RunConfig, model: nn.Module | None = None) -> tuple[RunConfig, nn.Module, Dataset]:
+def prepare(cfg: RunConfig, model: UserModel | None = None) -> tuple[RunConfig, nn.Module, Dataset]:
     """Validate the device, load the data and build (or adopt) the model — before anything is stored."""
     set_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
@@ -70,14 +71,14 @@ def prepare(cfg: RunConfig, model: nn.Module | None = None) -> tuple[RunConfig, 
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("train.device='mps': MPS is not available here; use cpu")
     dataset = data_registry.load(cfg.data, cfg.seed, device)
+    seed_everything(cfg.seed)  # the same seed gives the same initial weights
     if model is None:
-        seed_everything(cfg.seed)  # the same seed gives the same initial weights
         options = dict(cfg.model.options)
         model = models.build(
             cfg.model.name, dataset.spec, dropout=cfg.regularize.dropout, **options
         )
-    else:
-        cfg = describe_user_model(cfg, model)
+    else:  # a class or factory is built now; an instance is re-initialised (models/user.py)
+        cfg, model = adopt_user_model(cfg, model, dataset.spec)
     return cfg, model.to(device), dataset
 
 
@@ -92,7 +93,7 @@ def run(
     cfg: RunConfig,
     store: Store | None = None,
     callbacks: Sequence[Callback] = (),
-    model: nn.Module | None = None,
+    model: UserModel | None = None,
 ) -> Result:
     """Train and evaluate one config. With a store, record it (resuming an interrupted twin)."""
     cfg, model, dataset = prepare(cfg, model)
@@ -168,7 +169,7 @@ def _start_or_resume(store: Store, cfg: RunConfig) -> tuple[RunRecord, bool]:
         if cfg.train.checkpoint == "every_epoch":
             twin = store.find_run(cfg.hash(), ("interrupted", "running"))
         if twin is None:
-            return store.create_run(cfg, capture_env()), True
+            return store.create_run(cfg, {**capture_env(), **code_record(cfg)}), True
         if twin.status == "interrupted":
             resume = twin.dir / RESUME_FILE
             epochs = torch.load(resume, weights_only=True)["epochs"] if resume.exists() else []

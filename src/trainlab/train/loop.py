@@ -11,7 +11,6 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,43 +20,16 @@ from torch.nn import functional as F
 
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
+from trainlab.train.callbacks import Callback, History, StopTraining
 from trainlab.train.metrics import evaluate, expected_calibration_error
 from trainlab.train.optim import build_optimizer, build_schedule
+from trainlab.train.precision import channels_last, mixed_precision
 from trainlab.train.regularize import penalized_params, penalty, weight_norm
-from trainlab.train.seed import seed_everything
+from trainlab.train.seed import seed_everything, set_deterministic
 
 RESUME_FILE = "last.pt"  # full training state, written after every epoch when asked
 MODEL_FILE = "model.pt"  # final weights (state_dict), loadable with weights_only=True
-
-
-class StopTraining(Exception):  # a signal to stop, not an error
-    """Raised by a callback to end training early with `status` (e.g. `pruned`)."""
-
-    def __init__(self, status: str, reason: str = "") -> None:
-        super().__init__(reason or status)
-        self.status = status
-        self.reason = reason
-
-
-class Callback:
-    """Base class with no-op hooks; override the ones you need."""
-
-    def on_step(self, step: int, model: nn.Module, loss: torch.Tensor) -> None:
-        """After optimizer step `step` (1-based); `loss` is the batch loss tensor (no sync done)."""
-
-    def on_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float]) -> None:
-        """After epoch `epoch` (1-based) with its metrics (train_loss, val_acc, lr, seconds, ...)."""
-
-    def on_end(self, model: nn.Module, history: History) -> None:
-        """Once, after the test evaluation (or after divergence / a stop)."""
-
-
-@dataclass
-class History:
-    epochs: list[dict[str, float]] = field(default_factory=list)
-    status: str = "finished"  # finished | diverged | pruned | ...
-    reason: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
+__all__ = ["MODEL_FILE", "RESUME_FILE", "Callback", "History", "StopTraining", "fit", "summarize"]
 
 
 def fit(
@@ -69,9 +41,13 @@ def fit(
 ) -> History:
     """Train `model` on `data` as `cfg` says; resume from `checkpoint_dir/last.pt` if it exists."""
     t = cfg.train
+    set_deterministic(t.deterministic)
     gen = seed_everything(cfg.seed)
     device = data.x_train.device
     model.to(device)
+    layout = channels_last(model, data, t.channels_last)
+    forward = torch.compile(model) if t.compile else model  # shares the parameters of `model`
+    autocast, scaler = mixed_precision(t.precision, device)
     opt = build_optimizer(model.parameters(), cfg.optim)
     n = len(data.y_train)
     steps_per_epoch = math.ceil(n / t.batch_size)
@@ -91,6 +67,10 @@ def fit(
         sched.load_state_dict(state["sched"])
         gen.set_state(state["gen"])
         torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout masks on the GPU
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         hist.epochs, best_acc, bad_epochs = state["epochs"], state["best_acc"], state["bad_epochs"]
         best_state, step, start = state["best_state"], state["step"], len(state["epochs"])
 
@@ -104,14 +84,19 @@ def fit(
             correct = torch.zeros((), device=device, dtype=torch.long)
             for i in range(0, n, t.batch_size):
                 xb, yb = xs[i : i + t.batch_size], ys[i : i + t.batch_size]
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb, label_smoothing=smoothing)
+                if layout is not None:
+                    xb = xb.contiguous(memory_format=layout)
+                with autocast():
+                    logits = forward(xb)
+                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=smoothing)
                 extra = penalty(reg_params, cfg.regularize)
                 opt.zero_grad(set_to_none=True)
-                (loss if extra is None else loss + extra).backward()
+                scaler.scale(loss if extra is None else loss + extra).backward()
                 if clip is not None:
+                    scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
                     nn.utils.clip_grad_norm_(model.parameters(), clip)
-                opt.step()
+                scaler.step(opt)
+                scaler.update()
                 sched.step_batch()
                 step += 1
                 loss_sum += loss.detach() * len(yb)
@@ -153,6 +138,8 @@ def fit(
                         "sched": sched.state_dict(),
                         "gen": gen.get_state(),
                         "rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+                        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                         "epochs": hist.epochs,
                         "best_acc": best_acc,
                         "bad_epochs": bad_epochs,

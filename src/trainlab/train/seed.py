@@ -17,6 +17,17 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def set_deterministic(on: bool) -> None:
+    """Deterministic kernels (torch.use_deterministic_algorithms, cuDNN deterministic, no cuDNN
+    autotuning) or the fastest ones. An op with no deterministic kernel warns instead of failing."""
+    if on:
+        # cuBLAS needs a fixed workspace to be deterministic; set before its first use.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = not on
+
+
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op threads: the explicit value, else $OMP_NUM_THREADS, else cores available."""
     from trainlab.track.env import available_cores

@@ -1,0 +1,143 @@
+"""Data the user brings as a table or as code: a `csv` loader and `data.name=file.py:make`.
+
+CSV: every column but `target` is a numeric feature (standardised on the train split by default);
+the target's distinct values, sorted, become the class names. Code: `make(**options)` returns
+arrays `x, y` and optionally `x_test, y_test, class_names` (a tuple or a dict with those keys).
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from trainlab.data.catalog import DatasetInfo
+from trainlab.data.files import _as_inputs, _labels, _path, _raw, check_flag
+from trainlab.data.registry import Raw, holdout, register_dataset
+from trainlab.errors import ConfigError, DataError
+
+OUR_OPTIONS = {"kind": None, "test_fraction": 0.2, "standardize": False}  # taken by trainlab
+
+
+@register_dataset(
+    "csv",
+    "vector",
+    "your .csv file: numeric feature columns + a `target` column (class names or ids)",
+    builtin=False,
+)
+def csv_table(
+    *,
+    path: str | None = None,
+    target: str = "target",
+    test_fraction: float = 0.2,
+    standardize: bool = True,
+) -> Raw:
+    """A header row, then one sample per row; `target` names the label column."""
+    p = _path(path, ".csv file")
+    where = f"data.options.path={path!r}"
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{where}: not a readable CSV file ({exc})") from None
+    if len(rows) < 3:
+        raise DataError(f"{where}: needs a header row and at least 2 data rows")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    if target not in header:
+        raise DataError(
+            f"data.options.target={target!r}: no such column in {p.name}; columns: {', '.join(header)}"
+        )
+    for i, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(f"{where}: line {i} has {len(row)} fields, the header {len(header)}")
+    t = header.index(target)
+    features = [j for j in range(len(header)) if j != t]
+    if not features:
+        raise DataError(f"{where}: no feature columns besides {target!r}")
+    x = np.empty((len(body), len(features)), dtype=np.float32)
+    for c, j in enumerate(features):
+        for i, row in enumerate(body):
+            try:
+                x[i, c] = float(row[j])
+            except ValueError:
+                raise DataError(
+                    f"{where}: column {header[j]!r} is not numeric (line {i + 2}: {row[j]!r}); "
+                    "features must be numbers"
+                ) from None
+    labels = [row[t].strip() for row in body]
+    names = sorted(set(labels), key=_numeric_first)
+    ids = {name: k for k, name in enumerate(names)}
+    y = np.array([ids[v] for v in labels], dtype=np.int64)
+    raw = _raw(p.stem, "vector", holdout(x, y, float(test_fraction)), names)
+    return replace(raw, standardize=check_flag(standardize))
+
+
+def _numeric_first(value: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def code_info(name: str) -> DatasetInfo:
+    """The registry entry of `file.py:make`: its keyword options plus trainlab's own."""
+    from trainlab.models.user import load_object
+
+    make = load_object(name, "data.name")
+    if not callable(make):
+        raise ConfigError(f"data.name={name!r}: {make!r} is not a function returning arrays")
+    params = inspect.signature(make).parameters.values()
+    options = {
+        p.name: (None if p.default is inspect.Parameter.empty else p.default)
+        for p in params
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    }
+    return DatasetInfo(name, "any", f"your function {name}", {**options, **OUR_OPTIONS}, False)
+
+
+def from_code(name: str, **options: Any) -> Raw:
+    """Call the user's `make(**options)` and turn what it returns into a Raw."""
+    from trainlab.models.user import load_object
+
+    ours = {k: options.pop(k, v) for k, v in OUR_OPTIONS.items()}
+    make = load_object(name, "data.name")
+    where = f"data.name={name!r}"
+    try:
+        out = make(**options)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    arrays = _arrays(out, where)
+    x, kind = _as_inputs(np.asarray(arrays["x"]), ours["kind"], where)
+    y = _labels(np.asarray(arrays["y"]), where)
+    if len(x) != len(y):
+        raise DataError(f"{where}: x has {len(x)} samples but y has {len(y)}")
+    if "x_test" in arrays:
+        xs = _as_inputs(np.asarray(arrays["x_test"]), kind, where)[0]
+        parts: tuple[np.ndarray, ...] = (x, y, xs, _labels(np.asarray(arrays["y_test"]), where))
+    else:
+        parts = holdout(x, y, float(ours["test_fraction"]))
+    names = arrays.get("class_names")
+    classes = [str(c) for c in names] if names is not None else None
+    stem = name.rpartition(":")[2]
+    return replace(_raw(stem, kind, parts, classes), standardize=check_flag(ours["standardize"]))
+
+
+def _arrays(out: Any, where: str) -> dict[str, Any]:
+    keys = ("x", "y", "x_test", "y_test", "class_names")
+    if isinstance(out, dict):
+        arrays = {k: out[k] for k in keys if k in out}
+    elif isinstance(out, tuple | list) and len(out) in (2, 4, 5):
+        arrays = dict(zip(keys, out, strict=False))
+    else:
+        raise DataError(
+            f"{where}: must return (x, y), (x, y, x_test, y_test[, class_names]) or a dict "
+            f"with those keys; got {type(out).__name__}"
+        )
+    if "x" not in arrays or "y" not in arrays:
+        raise DataError(f"{where}: the returned dict needs keys 'x' and 'y' (has {sorted(arrays)})")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{where}: give both x_test and y_test, or neither")
+    return arrays
