@@ -26,6 +26,7 @@ from typing import IO
 
 from trainlab.execute.jobs import Job
 from trainlab.execute.unit import Answer, run_unit
+from trainlab.execute.worker import PARENT_ENV
 from trainlab.track.store import Store
 from trainlab.train.seed import threads_per_worker, worker_env
 
@@ -64,7 +65,7 @@ class Pool:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.log_paths[i] = self.logs / f"worker-{i}.log"
         log = self.log_paths[i].open("w")
-        env = worker_environment(i, self.threads, self.devices)
+        env = {**worker_environment(i, self.threads, self.devices), PARENT_ENV: str(os.getpid())}
         args = [sys.executable, "-m", "trainlab.execute.worker"]
         proc = subprocess.Popen(
             args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True

@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 
+PARENT_ENV = "TRAINLAB_WORKER_PARENT"  # the pid of the process that started this worker
+
 
 def serve() -> int:
     """The worker's loop: one JSON unit per stdin line, one JSON answer per stdout line."""
@@ -26,6 +28,8 @@ def serve() -> int:
     os.dup2(2, 1)  # anything printed by libraries goes to the log, never into the answers
     sys.stdout = sys.stderr
     _exit_with_parent()
+    import trainlab.train.experiment  # noqa: F401  (torch now, while the parent already trains)
+
     stores: dict[str, Store] = {}
     try:
         for line in iter(sys.stdin.readline, ""):
@@ -40,8 +44,12 @@ def serve() -> int:
 
 
 def _exit_with_parent() -> None:
-    """SIGTERM this worker when its parent dies (its run is then stored `interrupted`)."""
-    parent = os.getppid()
+    """SIGTERM this worker when its parent dies (its run is then stored `interrupted`). The parent
+    names itself: a parent killed while this worker still imported must not leave it an orphan
+    that trains the job already in its input after the study ended (a duplicate on rerun)."""
+    parent = int(os.environ.get(PARENT_ENV, os.getppid()))
+    if os.getppid() != parent:
+        os._exit(1)
 
     def watch() -> None:
         while os.getppid() == parent:
