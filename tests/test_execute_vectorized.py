@@ -87,4 +87,6 @@ def test_a_config_that_cannot_vectorize_runs_alone_and_says_why() -> None:
     store = Store()
     out = execute(store, store.open_study("e", "grid", {}).id, seeds(cfg, 2), workers=1)
     assert [o.status for o in out] == ["finished", "finished"]
-    assert {o.note for o in out} == {"not vectorized: early stopping ends each seed at its own epoch"}
+    assert {o.note for o in out} == {
+        "not vectorized: early stopping ends each seed at its own epoch"
+    }

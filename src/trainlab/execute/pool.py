@@ -20,7 +20,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -94,10 +94,8 @@ class Pool:
         """End every worker: close its input (it exits when idle), then signal it."""
         for proc in self.procs.values():
             if proc.stdin is not None and not proc.stdin.closed:
-                try:
+                with suppress(OSError):
                     proc.stdin.close()
-                except OSError:
-                    pass
             if proc.poll() is None and sig != signal.SIGTERM:
                 proc.send_signal(sig)
         for proc in self.procs.values():
@@ -165,10 +163,10 @@ def run_local(
         with _threads(threads):
             while here:
                 with lock:
-                    unit = pending.popleft() if pending else None
-                if unit is None:
+                    mine = pending.popleft() if pending else None
+                if mine is None:
                     break
-                done(unit, run_unit(store, study_id, unit))
+                done(mine, run_unit(store, study_id, mine))
                 _drain(results, done)
         while feeder.is_alive() or not results.empty():
             try:

@@ -56,7 +56,7 @@ class Stack:
         if len(shapes) > 1:
             raise Unsupported("the seeds' train/val splits differ in size")
         self.k = len(members)
-        params, buffers = stack_module_state(self.models)  # type: ignore[arg-type]
+        params, buffers = stack_module_state(self.models)
         self.params: Tensors = params
         self.buffers: Tensors = buffers
         self.base = copy.deepcopy(self.models[0]).to("meta")
@@ -155,7 +155,9 @@ class Stack:
         return hists
 
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, bs: int) -> tuple[list[float], list[float]]:
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, bs: int
+    ) -> tuple[list[float], list[float]]:
         """Per member mean cross-entropy and accuracy on (k, N, ...) inputs in eval mode."""
         self.base.eval()
         parts = [self.forward(self.params, self.buffers, x[:, i : i + bs]) for i in range(0, x.shape[1], bs)]  # fmt: skip
@@ -240,5 +242,7 @@ def train_group(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer
             save_reliability(rec.dir, model, data)
         store.finish_run(rec.id, hist.status, summary)
         store.link(study_id, rec.id, job.variant, role=job.role)
-        answers.append({"run_id": rec.id, "status": hist.status, "error": hist.reason, "note": note})
+        answers.append(
+            {"run_id": rec.id, "status": hist.status, "error": hist.reason, "note": note}
+        )
     return answers
