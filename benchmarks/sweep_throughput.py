@@ -1,8 +1,9 @@
 """Study throughput: the same small study run with the default workers (one process per core, one
 thread each) and with one worker (in this process, all cores as threads), in the same run.
 
-Prints runs/s for both and their ratio (target >= 1.8 on 2 cores). Wall time includes starting
-the worker processes. Each mode gets its own fresh store, so nothing is reused. The load average
+Prints runs/s for both and their ratio (target >= 1.9 on 2 cores) and when the first run began
+(target <= 0.5 s: this process trains while its workers start). Vectorized seeds are off here:
+this measures the pool. Wall time includes starting the worker processes. Each mode gets its own fresh store, so nothing is reused. The load average
 is printed too: other work on the machine lowers both numbers and the ratio.
 Run: `.venv/bin/python benchmarks/sweep_throughput.py [--runs 40] [--epochs 20]`.
 """
@@ -16,10 +17,12 @@ import time
 from pathlib import Path
 
 from trainlab import RunConfig, Store
+from trainlab.execute import ExecSettings, use
 from trainlab.studies import run_grid
 from trainlab.track.env import available_cores
 
-TARGET = 1.8  # default-workers throughput over one worker, on 2 cores
+TARGET = 1.9  # default-workers throughput over one worker, on 2 cores
+FIRST_RUN = 0.5  # seconds from the study's start to its first run's start
 LRS = (0.001, 0.003, 0.01, 0.03)
 
 
@@ -27,13 +30,16 @@ def measure(base: RunConfig, seeds: int, workers: int | None, root: Path) -> tup
     """(runs, wall seconds) of one study in a fresh store; also prints where the time went."""
     vary = [f"optim.lr={','.join(str(lr) for lr in LRS)}"]
     start, wall = time.perf_counter(), time.time()
-    result = run_grid(base, vary, seeds, workers, Store(root), name="throughput", progress=False)
+    with use(ExecSettings(vectorize="off")):
+        result = run_grid(base, vary, seeds, workers, Store(root), "throughput", progress=False)
     seconds = time.perf_counter() - start
     assert result.counts["finished"] == result.counts["runs"], result.counts
     runs = [o.run for o in result.outcomes if o.run is not None]
     first = min(r.created for r in runs) - wall  # process start-up before the first run began
     mean = sum(r.seconds or 0.0 for r in runs) / len(runs)
-    print(f"  first run began after {first:.1f} s; {mean:.2f} s per run on average")
+    verdict = "meets" if first <= FIRST_RUN else "above"
+    print(f"  first run began after {first:.2f} s ({verdict} the {FIRST_RUN} s target); "
+          f"{mean:.2f} s per run on average")  # fmt: skip
     return result.counts["runs"], seconds
 
 

@@ -77,7 +77,7 @@ def run_suite(
     for s in steps:
         if s not in STEPS:
             raise ConfigError(f"--only {s!r}: choose from {', '.join(STEPS)}")
-    from trainlab.studies.executor import check_workers
+    from trainlab.execute import check_workers
 
     check_workers(workers)
     store = store or Store()

@@ -30,6 +30,13 @@ StoreOpt = Annotated[
 WorkersOpt = Annotated[
     int | None, typer.Option(help="Worker processes (default: the cores available)")
 ]
+VectorizeOpt = Annotated[
+    str, typer.Option(help="auto: the seeds of one config train as one vmapped model | off")
+]
+DevicesOpt = Annotated[
+    str | None,
+    typer.Option(help="GPUs for the workers, in turn: cuda:0,cuda:1 or auto (default: none)"),
+]
 ReportOutOpt = Annotated[
     Path | None, typer.Option("--out", help="HTML file (default: <store>/report.html)")
 ]
@@ -42,6 +49,13 @@ def open_store(path: Path | None) -> Any:
     from trainlab.track.store import Store
 
     return Store(path)
+
+
+def executing(vectorize: str, devices: str | None) -> Any:
+    """The context in which studies run with these execution options (`trainlab.execute`)."""
+    from trainlab.execute import ExecSettings, parse_devices, use
+
+    return use(ExecSettings(vectorize=vectorize, devices=parse_devices(devices)))
 
 
 def print_json(obj: Any) -> None:

@@ -11,11 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from trainlab.cli.app import (
+    DevicesOpt,
     JsonOpt,
     StoreOpt,
+    VectorizeOpt,
     WorkersOpt,
     app,
     err,
+    executing,
     fmt,
     open_store,
     print_json,
@@ -54,6 +57,8 @@ def baselines(
         "mnist1d,digits"
     ),
     workers: WorkersOpt = None,
+    vectorize: VectorizeOpt = "auto",
+    devices: DevicesOpt = None,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -62,9 +67,10 @@ def baselines(
     """logreg, MLP, CNN and GRU over seeds, beside the MNIST-1D paper's accuracies."""
     from trainlab.studies import run_baselines
 
-    result = run_baselines(
-        budget, seeds, _split(datasets), workers, open_store(store), name, record=record
-    )
+    with executing(vectorize, devices):
+        result = run_baselines(
+            budget, seeds, _split(datasets), workers, open_store(store), name, record=record
+        )
     _show(result, as_json)
 
 
@@ -92,6 +98,8 @@ def optimizers(
         typer.Option(help="Validation accuracy for time-to-target (default: 90% of the best)"),
     ] = None,
     workers: WorkersOpt = None,
+    vectorize: VectorizeOpt = "auto",
+    devices: DevicesOpt = None,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -100,19 +108,20 @@ def optimizers(
     """Optimizers and schedules, each tuned on the same learning-rate grid, then over seeds."""
     from trainlab.studies import run_optimizers
 
-    result = run_optimizers(
-        budget,
-        seeds,
-        _split(optimizers),
-        _split(schedules),
-        schedule,
-        optimizer,
-        target,
-        workers,
-        open_store(store),
-        name,
-        record=record,
-    )
+    with executing(vectorize, devices):
+        result = run_optimizers(
+            budget,
+            seeds,
+            _split(optimizers),
+            _split(schedules),
+            schedule,
+            optimizer,
+            target,
+            workers,
+            open_store(store),
+            name,
+            record=record,
+        )
     _show(result, as_json)
 
 
@@ -125,6 +134,8 @@ def regularization(
         typer.Option(help="Comma-separated method names (default: the budget's); `none` is added"),
     ] = None,
     workers: WorkersOpt = None,
+    vectorize: VectorizeOpt = "auto",
+    devices: DevicesOpt = None,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -134,9 +145,10 @@ def regularization(
     from trainlab.studies import run_regularization
 
     chosen = _split(methods) if methods is not None else None
-    result = run_regularization(
-        budget, seeds, chosen, workers, open_store(store), name, record=record
-    )
+    with executing(vectorize, devices):
+        result = run_regularization(
+            budget, seeds, chosen, workers, open_store(store), name, record=record
+        )
     _show(result, as_json)
 
 
@@ -156,6 +168,8 @@ def grid(
     ] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per variant")] = 3,
     workers: WorkersOpt = None,
+    vectorize: VectorizeOpt = "auto",
+    devices: DevicesOpt = None,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -167,9 +181,10 @@ def grid(
 
     config, items = split_config(config, overrides)
     base = load_config(config, items)
-    result = run_grid(
-        base, list(vary or []), seeds, workers, open_store(store), name, record=record
-    )
+    with executing(vectorize, devices):
+        result = run_grid(
+            base, list(vary or []), seeds, workers, open_store(store), name, record=record
+        )
     _show(result, as_json)
 
 

@@ -8,12 +8,15 @@ import typer
 from rich.table import Table
 
 from trainlab.cli.app import (
+    DevicesOpt,
     JsonOpt,
     ReportOutOpt,
     StoreOpt,
+    VectorizeOpt,
     WorkersOpt,
     app,
     err,
+    executing,
     open_store,
     print_json,
 )
@@ -27,6 +30,8 @@ def suite(
         typer.Option("--only", help="Run just this step (repeatable), e.g. --only baselines"),
     ] = None,
     workers: WorkersOpt = None,
+    vectorize: VectorizeOpt = "auto",
+    devices: DevicesOpt = None,
     out: ReportOutOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -35,7 +40,8 @@ def suite(
     inspection, then write one HTML report. Rerunning resumes: finished runs are reused."""
     from trainlab.suite import STEPS, run_suite
 
-    result = run_suite(budget, open_store(store), workers, out, tuple(only or STEPS), err)
+    with executing(vectorize, devices):
+        result = run_suite(budget, open_store(store), workers, out, tuple(only or STEPS), err)
     if as_json:
         print_json(result.to_json())
     else:

@@ -4,8 +4,8 @@
 `run_baselines`, `run_optimizers`, `run_regularization` and `run_grid` each store a study with
 figures, tables and a Summary the report renders.
 
-Names load on first use: a worker process (`python -m trainlab.studies.worker`) imports only the
-executor, not matplotlib and scipy, so it starts about 3 s sooner.
+Names load on first use: a worker process (`python -m trainlab.execute.worker`) never imports
+matplotlib and scipy, so it starts about 3 s sooner.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from trainlab.execute import Job, Outcome, execute, load_reliability
     from trainlab.studies.baselines import PAPER, run_baselines
-    from trainlab.studies.executor import Job, Outcome, execute, load_reliability
     from trainlab.studies.grid import expand, parse_vary, product, run_grid
     from trainlab.studies.optimizers import OPTIMIZERS, SCHEDULES, run_optimizers
     from trainlab.studies.output import StudyResult
@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 _HOME = {
     "PAPER": "baselines",
     "run_baselines": "baselines",
-    "Job": "executor",
-    "Outcome": "executor",
-    "execute": "executor",
-    "load_reliability": "executor",
+    "Job": "trainlab.execute",
+    "Outcome": "trainlab.execute",
+    "execute": "trainlab.execute",
+    "load_reliability": "trainlab.execute",
     "expand": "grid",
     "parse_vary": "grid",
     "product": "grid",
@@ -74,4 +74,6 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _HOME:
         raise AttributeError(f"module 'trainlab.studies' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"trainlab.studies.{_HOME[name]}"), name)
+    home = _HOME[name]
+    module = home if "." in home else f"trainlab.studies.{home}"
+    return getattr(importlib.import_module(module), name)

@@ -12,10 +12,10 @@ from typing import Any
 
 from trainlab.config import RunConfig, read_yaml
 from trainlab.errors import ConfigError, TrainlabError
+from trainlab.execute import Job, Outcome, check_workers, execute
 from trainlab.plots.comparisons import plot_dots
 from trainlab.plots.curves import plot_bands
 from trainlab.studies import output as out
-from trainlab.studies.executor import Job, Outcome, check_workers, execute
 from trainlab.studies.stats import interval, pm, stats_table
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table

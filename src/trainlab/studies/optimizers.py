@@ -14,10 +14,10 @@ from typing import Any
 
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
+from trainlab.execute import Job, Outcome, check_workers, execute
 from trainlab.plots.comparisons import plot_dots, plot_tuning
 from trainlab.plots.curves import plot_bands
 from trainlab.studies import output as out
-from trainlab.studies.executor import Job, Outcome, check_workers, execute
 from trainlab.studies.grid import fingerprint
 from trainlab.studies.stats import interval, stats_table
 from trainlab.track.store import RunRecord, Store

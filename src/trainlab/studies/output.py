@@ -15,8 +15,8 @@ from typing import Any, Protocol, TypeVar
 from matplotlib.figure import Figure as MplFigure
 
 from trainlab.errors import ConfigError
+from trainlab.execute import Outcome, Progress
 from trainlab.plots.style import save_figure
-from trainlab.studies.executor import Outcome, Progress
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Figure, Summary, Table
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
+from trainlab.execute import Outcome, check_workers, execute, load_reliability
 from trainlab.plots.comparisons import plot_dots, plot_reliability, pool_bins
 from trainlab.plots.curves import plot_bands, plot_train_val
 from trainlab.studies import output as out
-from trainlab.studies.executor import Outcome, check_workers, execute, load_reliability
 from trainlab.studies.grid import expand, fingerprint
 from trainlab.studies.stats import compare, describe, interval, stats_table
 from trainlab.track.store import RunRecord, Store

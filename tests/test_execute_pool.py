@@ -1,5 +1,6 @@
-"""The executor: failures are counted, never fatal; a killed study resumes with no duplicate and
-no missing run; worker processes run one thread each on a 2-core budget."""
+"""The local executor: failures are counted, never fatal; a killed study resumes with no duplicate
+and no missing run; worker processes run one thread each on a 2-core budget, stay warm across
+studies while this process runs jobs too, and each sees its own GPU with --devices."""
 
 import os
 import signal
@@ -12,8 +13,12 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from trainlab.config import RunConfig
-from trainlab.studies import Job, execute, expand, product, run_grid
+from trainlab.errors import ConfigError
+from trainlab.execute import ExecSettings, Job, execute, parse_devices, pool
+from trainlab.studies import expand, product, run_grid
 from trainlab.track.store import Store
 from trainlab.train.seed import threads_per_worker
 
@@ -73,16 +78,27 @@ def test_rerun_skips_finished_runs_and_shares_duplicates() -> None:
 KILLABLE = """
     import sys
     from trainlab.config import RunConfig
+    from trainlab.execute import ExecSettings, use
     from trainlab.studies import run_grid
     from trainlab.track.store import Store
-    base = RunConfig.model_validate({TINY!r}).with_overrides({{"train.epochs": 10}})
-    run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=3, workers=2,
-             store=Store(sys.argv[1]), name="killed", progress=False)
+    base = RunConfig.model_validate({TINY!r}).with_overrides({{"train.epochs": 60}})
+    with use(ExecSettings(vectorize="off")):  # many small units: a kill hits one run
+        run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=3, workers=3,
+                 store=Store(sys.argv[1]), name="killed", progress=False)
 """
 
 
 def finished_runs(root: Path) -> int:
     return len(Store(root).list_runs(status="finished")) if (root / "trainlab.db").exists() else 0
+
+
+def worker_run_pid(root: Path, parent: int) -> int | None:
+    """The process id of a run a worker (not the study process itself) is training now."""
+    with sqlite3.connect(root / "trainlab.db") as db:
+        row = db.execute(
+            "SELECT pid FROM runs WHERE status='running' AND pid != ? LIMIT 1", (parent,)
+        ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def wait_for(
@@ -102,10 +118,10 @@ def test_killed_worker_and_study_resume_with_no_duplicate_and_none_missing(tmp_p
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, str(script), str(root)], env=env)
     wait_for(lambda: finished_runs(root) >= 1, proc)
-    # Kill one worker mid-run: the study counts that job failed, starts another worker, goes on.
-    with sqlite3.connect(root / "trainlab.db") as db:
-        pid = db.execute("SELECT pid FROM runs WHERE status='running' LIMIT 1").fetchone()[0]
-    os.kill(pid, signal.SIGKILL)
+    # Kill one worker mid-run (not the study, which runs jobs too): the study counts that job
+    # failed, starts another worker, goes on.
+    wait_for(lambda: worker_run_pid(root, proc.pid) is not None, proc)
+    os.kill(worker_run_pid(root, proc.pid) or 0, signal.SIGKILL)
     after_worker = finished_runs(root) + 2
     wait_for(lambda: finished_runs(root) >= after_worker, proc)
     os.kill(proc.pid, signal.SIGKILL)  # then the study itself; its workers notice and stop
@@ -117,10 +133,55 @@ def test_killed_worker_and_study_resume_with_no_duplicate_and_none_missing(tmp_p
     assert not store.list_runs(status="running"), "a worker outlived its study"
     before = {r.config_hash for r in store.list_runs(status="finished")}
     assert 3 <= len(before) < 12
-    base = RunConfig.model_validate(TINY).with_overrides({"train.epochs": 10})
+    base = RunConfig.model_validate(TINY).with_overrides({"train.epochs": 60})
     result = run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=3, workers=1, store=store, name="killed", progress=False)  # fmt: skip
     jobs = expand(base, product({"optim.lr": [0.003, 0.01, 0.03, 0.1]}), [0, 1, 2])
     assert_complete(store, result.study_id, jobs)
     assert result.counts["reused"] == len(before) and result.counts["finished"] == 12
     threads = {r.env["torch_threads"] for r in store.list_runs() if r.config_hash in before}
-    assert threads == {threads_per_worker(2)}  # 2 workers x 1 thread on 2 cores
+    assert threads == {threads_per_worker(3)}  # 3 slots x 1 thread on 2 cores
+
+
+def test_warm_workers_serve_every_study_and_this_process_runs_jobs_too() -> None:
+    store = Store()
+    off = ExecSettings(vectorize="off")
+    pids = []
+    for name in ("first", "second"):
+        study = store.open_study(name, "grid", {})
+        jobs = [Job("v", tiny(seed=s, **{"optim.lr": 0.01 if name == "first" else 0.02}))
+                for s in range(4)]  # fmt: skip
+        outcomes = execute(store, study.id, jobs, workers=2, settings=off)
+        assert [o.status for o in outcomes] == ["finished"] * 4
+        assert pool._WARM is not None and pool._WARM.size == 1  # 2 slots: here + 1 worker
+        pids.append({p.pid for p in pool._WARM.procs.values()})
+        with sqlite3.connect(store.db_path) as db:
+            ran_in = {pid for (pid,) in db.execute("SELECT pid FROM runs")}
+        assert os.getpid() in ran_in  # the parent did not wait for its workers to start
+    assert pids[0] == pids[1]  # the same worker process served both studies
+    pool.shutdown()
+
+
+def test_devices_give_each_worker_its_gpu_round_robin() -> None:
+    envs = [pool.worker_environment(i, 1, ("cuda:0", "cuda:1")) for i in range(3)]
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["0", "1", "0"]
+    assert {e["OMP_NUM_THREADS"] for e in envs} == {"1"}
+    assert "CUDA_VISIBLE_DEVICES" not in pool.worker_environment(0, 1, ()) or os.environ.get(
+        "CUDA_VISIBLE_DEVICES"
+    )
+    started = pool.Pool(3, 1, ("cuda:2", "cuda:5"), Path(Store().root) / "logs")
+    try:  # what each started process really sees, read from /proc
+        seen = []
+        for proc in started.procs.values():
+            raw = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+            env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+            seen.append(env["CUDA_VISIBLE_DEVICES"])
+        assert seen == ["2", "5", "2"]
+    finally:
+        started.close(signal.SIGKILL)
+
+
+def test_devices_option_parses_and_rejects_bad_names() -> None:
+    assert parse_devices("cuda:0, cuda:1") == ("cuda:0", "cuda:1")
+    assert parse_devices(None) == ()
+    with pytest.raises(ConfigError, match="--devices 'gpu0'"):
+        ExecSettings(devices=parse_devices("gpu0"))

@@ -1,0 +1,26 @@
+"""Where runs execute: `execute(store, study_id, jobs)` runs a study's jobs on the warm local pool
+(`pool`), the seeds of one config as one vectorized model (`vectorized`), and links every run
+to the study; `settings.use(ExecSettings(...))` chooses how.
+
+Importing this package does not import torch: a worker process starts fast.
+"""
+
+from trainlab.execute.jobs import DONE, Job, Outcome, Progress, check_workers
+from trainlab.execute.reliability import load_reliability, save_reliability
+from trainlab.execute.schedule import execute
+from trainlab.execute.settings import ExecSettings, current, parse_devices, use
+
+__all__ = [
+    "DONE",
+    "ExecSettings",
+    "Job",
+    "Outcome",
+    "Progress",
+    "check_workers",
+    "current",
+    "execute",
+    "load_reliability",
+    "parse_devices",
+    "save_reliability",
+    "use",
+]

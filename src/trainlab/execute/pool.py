@@ -1,0 +1,275 @@
+"""The warm local pool: worker processes started once per process and reused by every study
+(of a suite, say), while this process runs units itself — so the first run starts at once and
+the workers' start-up (importing torch) overlaps real work.
+
+Slots = workers: this process plus `workers - 1` worker processes, each capped at
+`threads_per_worker(workers)` threads, so threads x slots never exceeds the cores. With
+`devices`, every slot is a worker process and worker i sees only `devices[i % len(devices)]`
+(several workers may share a GPU) through CUDA_VISIBLE_DEVICES.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO
+
+from trainlab.execute.jobs import Job
+from trainlab.execute.unit import Answer, run_unit
+from trainlab.execute.worker import PARENT_ENV
+from trainlab.track.store import Store
+from trainlab.train.seed import threads_per_worker, worker_env
+
+Unit = list[Job]
+Done = Callable[[Unit, list[Answer]], None]
+MAX_RESTARTS = 2  # per worker slot and study: a worker that keeps dying is not started again
+
+
+def worker_environment(index: int, threads: int, devices: Sequence[str]) -> dict[str, str]:
+    """Worker `index`'s environment: thread caps, and its one GPU when devices are given."""
+    env = worker_env(threads)
+    if devices:
+        env["CUDA_VISIBLE_DEVICES"] = devices[index % len(devices)].split(":", 1)[1]
+    return env
+
+
+class Pool:
+    """`size` long-lived worker processes; each answers one unit at a time."""
+
+    def __init__(self, size: int, threads: int, devices: Sequence[str], logs: Path) -> None:
+        self.size, self.threads, self.devices, self.logs = size, threads, tuple(devices), logs
+        self.events: queue.Queue[tuple[int, str | None]] = queue.Queue()
+        self.procs: dict[int, subprocess.Popen[str]] = {}
+        self.log_paths: dict[int, Path] = {}
+        self.started = 0
+        for _ in range(size):
+            self.start()
+
+    def key(self) -> tuple[int, int, tuple[str, ...]]:
+        return self.size, self.threads, self.devices
+
+    def start(self) -> int:
+        """Start one more worker (it imports torch while the parent already trains)."""
+        i = self.started
+        self.started += 1
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.log_paths[i] = self.logs / f"worker-{i}.log"
+        log = self.log_paths[i].open("w")
+        env = {**worker_environment(i, self.threads, self.devices), PARENT_ENV: str(os.getpid())}
+        args = [sys.executable, "-m", "trainlab.execute.worker"]
+        proc = subprocess.Popen(
+            args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+        log.close()
+        self.procs[i] = proc
+        assert proc.stdout is not None
+        threading.Thread(target=_pump, args=(i, proc.stdout, self.events), daemon=True).start()
+        return i
+
+    def send(self, i: int, root: Path, study_id: str, unit: Unit) -> bool:
+        """Hand `unit` to worker i; False if it is gone (the unit never reached it)."""
+        jobs = [{"variant": j.variant, "record": j.record, "role": j.role,
+                 "config": j.config.model_dump(mode="json")} for j in unit]  # fmt: skip
+        line = json.dumps({"root": str(root), "study_id": study_id, "jobs": jobs})
+        stdin = self.procs[i].stdin
+        assert stdin is not None
+        try:
+            stdin.write(line + "\n")
+            stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def close(self, sig: int = signal.SIGTERM) -> None:
+        """End every worker: close its input (it exits when idle), then signal it."""
+        for proc in self.procs.values():
+            if proc.stdin is not None and not proc.stdin.closed:
+                with suppress(OSError):
+                    proc.stdin.close()
+            if proc.poll() is None and sig != signal.SIGTERM:
+                proc.send_signal(sig)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=5 if sig == signal.SIGTERM else 30)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.procs.clear()
+
+
+_WARM: Pool | None = None
+
+
+def warm_pool(size: int, threads: int, devices: Sequence[str], logs: Path) -> Pool:
+    """This process's pool: reused when it has the same shape, else replaced."""
+    global _WARM
+    if _WARM is not None and _WARM.key() == (size, threads, tuple(devices)):
+        return _WARM
+    shutdown()
+    _WARM = Pool(size, threads, devices, logs)
+    return _WARM
+
+
+def shutdown() -> None:
+    """Stop the warm pool (at exit, or before one of another shape starts)."""
+    global _WARM
+    if _WARM is not None:
+        _WARM.close()
+        _WARM = None
+
+
+atexit.register(shutdown)
+
+
+def run_local(
+    store: Store,
+    study_id: str,
+    units: Sequence[Unit],
+    workers: int,
+    devices: Sequence[str],
+    done: Done,
+) -> None:
+    """Train every unit on this machine: here and in the warm pool; `done` once per unit."""
+    threads = threads_per_worker(workers)
+    here = not devices  # a GPU slot is always its own process: CUDA_VISIBLE_DEVICES is per process
+    if here and (workers == 1 or len(units) == 1):
+        with _threads(threads):
+            for unit in units:
+                done(unit, run_unit(store, study_id, unit))
+        return
+    pool = warm_pool(workers - here, threads, devices, store.study_dir(study_id))
+    pending: deque[Unit] = deque(units)
+    lock = threading.Lock()
+    results: queue.Queue[tuple[Unit, list[Answer]]] = queue.Queue()
+    feeder = threading.Thread(
+        target=_feed, args=(pool, store.root, study_id, pending, lock, results), daemon=True
+    )
+    feeder.start()
+    try:
+        with _threads(threads):
+            while here:
+                with lock:
+                    mine = pending.popleft() if pending else None
+                if mine is None:
+                    break
+                done(mine, run_unit(store, study_id, mine))
+                _drain(results, done)
+        while feeder.is_alive() or not results.empty():
+            try:
+                done(*results.get(timeout=0.2))
+            except queue.Empty:
+                continue
+        for unit in pending:  # every worker kept dying and nobody here could run them
+            error = f"not run: workers kept exiting (logs in {pool.logs})"
+            done(unit, [{"run_id": None, "status": "failed", "error": error}] * len(unit))
+    except KeyboardInterrupt:
+        with lock:
+            pending.clear()
+        shutdown_with(signal.SIGINT)
+        raise
+
+
+def shutdown_with(sig: int) -> None:
+    global _WARM
+    if _WARM is not None:
+        _WARM.close(sig)
+        _WARM = None
+
+
+def _drain(results: queue.Queue[tuple[Unit, list[Answer]]], done: Done) -> None:
+    while True:
+        try:
+            done(*results.get_nowait())
+        except queue.Empty:
+            return
+
+
+def _feed(
+    pool: Pool,
+    root: Path,
+    study_id: str,
+    pending: deque[Unit],
+    lock: threading.Lock,
+    results: queue.Queue[tuple[Unit, list[Answer]]],
+) -> None:
+    """Keep every worker busy until nothing is pending or in flight; answers go to `results`."""
+    inflight: dict[int, Unit] = {}
+    restarts = 0
+    for i in [i for i, p in pool.procs.items() if p.poll() is not None]:
+        pool.procs.pop(i).wait()  # died while idle (between studies): start a fresh one
+        pool.start()
+    idle = list(pool.procs)
+
+    def give(i: int) -> None:
+        with lock:
+            unit = pending.popleft() if pending else None
+        if unit is None:
+            return
+        if pool.send(i, root, study_id, unit):
+            inflight[i] = unit
+        else:
+            with lock:
+                pending.appendleft(unit)
+
+    for i in idle:
+        give(i)
+    while inflight:
+        try:
+            i, line = pool.events.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if line is not None:
+            unit = inflight.pop(i, [])
+            if unit:
+                results.put((unit, json.loads(line)["answers"]))
+            give(i)
+            continue
+        proc = pool.procs.pop(i, None)
+        if proc is None:
+            continue  # the end of a worker already replaced
+        code = proc.wait()
+        lost = inflight.pop(i, None)
+        if lost is not None:
+            error = f"worker exited with code {code} (log: {pool.log_paths[i]})"
+            results.put((lost, [{"run_id": None, "status": "failed", "error": error}] * len(lost)))
+        with lock:
+            more = bool(pending)
+        if more and restarts < MAX_RESTARTS * pool.size:  # it died with work left: replace it
+            restarts += 1
+            give(pool.start())
+
+
+def _pump(index: int, stream: IO[str], events: queue.Queue[tuple[int, str | None]]) -> None:
+    """Forward each answer line of worker `index`; None when its output closes (it ended)."""
+    for line in iter(stream.readline, ""):
+        if line.strip():
+            events.put((index, line))
+    events.put((index, None))
+
+
+@contextmanager
+def _threads(threads: int) -> Iterator[None]:
+    """Cap this process's runs at `threads` (read by `set_threads` when a run starts)."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before

@@ -1,0 +1,58 @@
+"""How runs execute, set once by the CLI (`with use(ExecSettings(...))`) or passed to `execute`:
+vectorized seeds, and the GPUs the local workers use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from trainlab.errors import ConfigError
+
+VECTORIZE = ("auto", "off")
+
+
+@dataclass(frozen=True)
+class ExecSettings:
+    vectorize: str = "auto"  # auto: the seeds of one config train as one vmapped model | off
+    devices: tuple[str, ...] = ()  # CUDA devices, one per worker in turn ("cuda:0", "cuda:1")
+
+    def __post_init__(self) -> None:
+        if self.vectorize not in VECTORIZE:
+            raise ConfigError(f"--vectorize {self.vectorize!r}: choose one of auto, off")
+        for d in self.devices:
+            if not (d.startswith("cuda:") and d[5:].isdigit()):
+                raise ConfigError(f"--devices {d!r}: give cuda:N devices (cuda:0,cuda:1) or auto")
+
+
+_CURRENT: ContextVar[ExecSettings | None] = ContextVar("trainlab_exec_settings", default=None)
+
+
+def current() -> ExecSettings:
+    """The settings in force: the innermost `use(...)`, else the defaults."""
+    return _CURRENT.get() or ExecSettings()
+
+
+@contextmanager
+def use(settings: ExecSettings) -> Iterator[ExecSettings]:
+    """Run every study inside this block with `settings` (the CLI sets it once per command)."""
+    token = _CURRENT.set(settings)
+    try:
+        yield settings
+    finally:
+        _CURRENT.reset(token)
+
+
+def parse_devices(text: str | None) -> tuple[str, ...]:
+    """`cuda:0,cuda:1` -> the devices; `auto` -> every CUDA device here; None or '' -> none."""
+    if not text:
+        return ()
+    if text.strip() == "auto":
+        import torch
+
+        n = torch.cuda.device_count()
+        if n == 0:
+            raise ConfigError("--devices auto: no CUDA device is visible here")
+        return tuple(f"cuda:{i}" for i in range(n))
+    return tuple(d.strip() for d in text.split(",") if d.strip())

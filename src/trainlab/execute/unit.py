@@ -1,0 +1,67 @@
+"""One unit of work trained into a store and linked to its study: a lone job, or the seeds of
+one config as one vectorized model (falling back to lone runs, with the reason, when it can't).
+
+Every answer is a plain dict (`run_id`, `status`, `error`, `note`), the same whether it was
+trained here, in a worker process or in a Ray task.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from trainlab.execute.jobs import Job
+from trainlab.execute.reliability import save_reliability
+from trainlab.track.store import Store
+
+Answer = dict[str, Any]
+
+
+def run_unit(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer]:
+    """Train `jobs` (one, or several seeds of one config to vectorize); one answer per job."""
+    if len(jobs) == 1:
+        return [run_job(store, study_id, jobs[0])]
+    from trainlab.execute.vectorized import Unsupported, train_group
+
+    try:
+        return train_group(store, study_id, jobs)
+    except Unsupported as why:
+        note = f"not vectorized: {why}"
+        print(f"trainlab: {len(jobs)} runs of {jobs[0].variant!r} {note}", file=sys.stderr)
+        return [{**run_job(store, study_id, job), "note": note} for job in jobs]
+
+
+def run_job(store: Store, study_id: str, job: Job) -> Answer:
+    """Train one job into the store and link it; failures become a status, never an exception."""
+    from trainlab.train.experiment import run
+
+    started = time.time()
+    callbacks = []
+    if job.record is not None:
+        from trainlab.inspect.recorder import Recorder
+
+        callbacks.append(Recorder(every=job.record))
+    try:
+        result = run(job.config, store, callbacks)
+    except Exception as exc:  # a failed run never stops the study; it is stored `failed`
+        twin = store.find_run(job.hash, ("failed",))
+        run_id = twin.id if twin is not None and twin.created >= started - 1 else None
+        if run_id:
+            store.link(study_id, run_id, job.variant, role=job.role)
+        return {"run_id": run_id, "status": "failed", "error": one_line(exc)}
+    record = result.record
+    assert record is not None
+    if record.status == "finished":
+        save_reliability(record.dir, result.model, result.dataset)
+    for cb in callbacks:
+        cb.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
+    store.link(study_id, record.id, job.variant, role=job.role)
+    return {"run_id": record.id, "status": record.status, "error": record.summary.get("reason", "")}
+
+
+def one_line(exc: BaseException) -> str:
+    """The last line of an exception's message (its type and text)."""
+    return "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]
