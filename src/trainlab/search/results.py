@@ -190,6 +190,7 @@ def write_results(
             "test_interval": bounded_interval(chosen.test_acc) if chosen else None,
         },
     )
+    summary.answers = _answers(best, chosen, metric)
     if confirmed:
         summary.tables.insert(0, confirm_table(confirmed, metric, chosen))
         linked = [r for c in confirmed for r in c.run_ids]
@@ -258,6 +259,23 @@ def _text(
             f"{best.value:.4f}{test}. Its config is {BEST_CONFIG}: `trainlab run {BEST_CONFIG}`."
         )
     return text
+
+
+def _answers(best: TrialRecord | None, chosen: Confirmed | None, metric: str) -> list[str]:
+    """The search's answer for the report's Findings: what won on validation, its test_acc."""
+    if best is None:
+        return []
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in best.params.items())  # fmt: skip
+    if chosen is not None:
+        mean, lo, hi = bounded_interval(chosen.test_acc)
+        return [
+            f"best on validation (mean {metric} over {len(chosen.values)} fresh seeds, among the "
+            f"top trials): trial {chosen.trial} ({params}); test_acc {mean:.4f}, 95% CI "
+            f"[{lo:.4f}, {hi:.4f}]"
+        ]
+    test = f"; test_acc {best.test_acc:.4f} (one seed, not confirmed)" if best.test_acc else ""
+    return [f"best on validation ({metric}): trial {best.number} ({params}){test}"]
 
 
 def _figures(
