@@ -15,8 +15,7 @@ from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.inspect import recorder as rec_mod
 from trainlab.inspect.probes import hook_count
-from trainlab.inspect.recorder import STATS, Recorder, load_record
-from trainlab.inspect.streaming import ZERO_TOL
+from trainlab.inspect.recorder import NEAR_ZERO_REL, STATS, Recorder, load_record
 from trainlab.train.loop import fit
 
 from conftest import BoringModel
@@ -60,7 +59,8 @@ def test_recorder_statistics_match_a_hand_computation() -> None:
     act = x @ lin[0].T + lin[1]  # output of features.0 in step 2's forward
     assert r.stats["act_mean"][0, 0] == pytest.approx(float(act.mean()), rel=1e-5)
     assert r.stats["act_std"][0, 0] == pytest.approx(float(act.std(correction=0)), rel=1e-5)
-    zero = float((act.abs() <= ZERO_TOL).float().mean())
+    rms = act.pow(2).mean().sqrt()
+    zero = float((act.abs() < NEAR_ZERO_REL * rms).float().mean())  # relative to the layer's RMS
     assert r.stats["act_near_zero"][0, 0] == pytest.approx(zero)
     params = list(model.parameters())
     for j, idx in enumerate([(0, 1), (2, 3)]):
@@ -125,3 +125,40 @@ def test_recorder_in_fit_ignores_validation_passes(blobs: Dataset) -> None:
     assert r.steps.tolist() == [2, 4, 6, 8]
     assert (r.hist_counts[:, 0].sum(1) == 36 * 16).all()  # one training batch, never val data
     assert hook_count(model) == 0
+
+
+class Dropped(nn.Module):
+    """A linear layer and a sigmoid (values far from 0), a dropout-only layer, then the head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(nn.Linear(3, 64), nn.Sigmoid(), nn.Dropout(0.5))
+        self.head = nn.Linear(64, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def test_dropout_zeros_are_not_near_zero_activations() -> None:
+    model = Dropped()
+    x, y = torch.randn(32, 3), torch.tensor([0, 1] * 16)
+    rec = Recorder(every=1, layers=["features.1", "features.2"])
+    _train(model, rec, 3, x, y)
+    r = rec.record()
+    assert r.steps.tolist() == [2, 3]
+    assert (r.stats["act_near_zero"][:, 1] == 0.0).all()  # the dropout-only layer: mask excluded
+    with torch.no_grad():
+        dropped = model.features(x)
+    assert float((dropped == 0).float().mean()) > 0.3  # the mask an output probe would count
+    # Read before dropout, the dropout layer shows exactly its input's (the sigmoid's) statistics.
+    np.testing.assert_allclose(r.stats["act_std"][:, 1], r.stats["act_std"][:, 0], rtol=1e-6)
+    np.testing.assert_allclose(r.stats["act_mean"][:, 1], r.stats["act_mean"][:, 0], rtol=1e-6)
+
+
+def test_near_zero_is_relative_to_the_layer_scale() -> None:
+    small = torch.randn(1000, generator=torch.Generator().manual_seed(0)) * 1e-3
+    near, count = rec_mod.near_zero(small)
+    expected = float((small.abs() < 0.01 * small.pow(2).mean().sqrt()).sum())
+    assert count == 1000 and near == expected and near < 20  # not "all near zero" as |a|<1e-2 said
+    assert rec_mod.near_zero(torch.zeros(5)) == (5, 5)

@@ -122,10 +122,11 @@ def test_report_is_one_self_contained_file_with_contents_and_sections(
     links = [a["href"] for a in page.all("a") if a.get("href", "").startswith("#")]
     assert links and {h[1:] for h in links} <= page.ids
     s = made["search"]
-    sections = {f"study-{s}", f"study-{made['inspection']}", f"run-{made['plain'].id}"}
+    sections = {f"study-{s}", f"study-{made['inspection']}", "runs-group-1"}
     assert sections <= page.ids
+    assert f"run-{made['plain'].id}" not in page.ids  # --all groups runs: a section only by id
     text = " ".join(page.text)
-    assert "Searches" in text and "Inspections" in text and "Runs" in text
+    assert "Searches" in text and "Inspections" in text and "Runs outside studies" in text
     assert "1 search, 1 inspection, 1 run" in text  # the recorded run belongs to the inspection
     # the configs and environments behind the numbers
     assert "optim.lr" in text and "batch_size: 128" in text

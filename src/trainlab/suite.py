@@ -35,6 +35,8 @@ SEARCH_SPACE: dict[str, Any] = {
     "train.batch_size": {"int": [32, 256], "log": True},
 }
 SEARCH_BUDGET = {"quick": (24, 8), "full": (64, 30)}  # (trials, epochs per trial)
+# Confirmation: the top K trials re-run on fresh seeds, the winner chosen on their mean val_acc.
+SEARCH_CONFIRM = {"quick": (3, 3), "full": (5, 5)}  # (K trials, seeds each)
 
 
 @dataclass
@@ -127,6 +129,7 @@ def _search(store: Store, budget: str, workers: int | None) -> list[str]:
     from trainlab.track.env import available_cores
 
     trials, epochs = SEARCH_BUDGET[budget]
+    confirm, seeds = SEARCH_CONFIRM[budget]
     base: RunConfig = load_config(None, [*SEARCH_BASE, f"train.epochs={epochs}"])
     settings = SearchSettings(
         method="tpe",
@@ -134,6 +137,8 @@ def _search(store: Store, budget: str, workers: int | None) -> list[str]:
         prune="median",
         workers=workers or available_cores(),
         name=f"suite-search-{budget}",
+        confirm=confirm,
+        confirm_seeds=seeds,
     )
     return [run_search(base, parse_space(SEARCH_SPACE), settings, store).study_id]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,6 +72,13 @@ def search_run(
             help="Seconds between heartbeats with --storage; a trial silent 3x this is retried"
         ),
     ] = 60,
+    confirm: Annotated[
+        int,
+        typer.Option(
+            help="Re-run the top K trials on fresh seeds; the winner is the best mean validation"
+        ),
+    ] = 0,
+    confirm_seeds: Annotated[int, typer.Option(help="Fresh seeds per confirmed trial")] = 3,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -90,9 +99,26 @@ def search_run(
         storage=storage,
         stop_at=stop_at,
         heartbeat=heartbeat,
+        confirm=confirm,
+        confirm_seeds=confirm_seeds,
     )
-    result = run_search(base, space, settings, open_store(store), _progress(settings.maximize))
+    seen: list[Any] = []
+    try:
+        result = run_search(
+            base, space, settings, open_store(store), _progress(settings.maximize, seen),
+            lambda line: err.print(line, soft_wrap=True),
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        done = sum(t.state in ("COMPLETE", "PRUNED", "FAIL") for t in seen)
+        err.print(
+            f"interrupted: {done} trial(s) finished and stored, the running trial (or "
+            f"confirmation run) was interrupted; resume with: {resume_command()}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
     best = result.best
+    interval = result.test_interval
     if as_json:
         print_json(
             {
@@ -105,6 +131,10 @@ def search_run(
                 "best_run_id": best.run_id if best else None,
                 "best_params": best.params if best else None,
                 "best_config": str(result.best_config_path) if result.best_config_path else None,
+                "best_test_acc": interval[0] if interval else (best.test_acc if best else None),
+                "best_test_acc_ci": list(interval[1:]) if interval else None,
+                "objective": "final-epoch value (restored best epoch under early stopping)",
+                "confirm": [c.__dict__ for c in result.confirmed or []],
                 "importances": result.importances,
                 "trials": [t.__dict__ for t in result.trials],
             }
@@ -112,11 +142,25 @@ def search_run(
         return
     _print_trials(result.name, result.trials, result.metric)
     if best is None:
-        err.print("no trial completed; rerun the same command to continue")
+        out.print("no trial completed; rerun the same command to continue")
         return
-    err.print(f"best: trial {best.number} (run {best.run_id}) {result.metric} = {fmt(best.value)}")
-    err.print(f"best config: {result.best_config_path}  (trainlab run {result.best_config_path})")
-    err.print(f"figures and tables: {result.dir}")
+    if result.winner is not None and interval is not None:
+        w = result.winner
+        out.print(
+            f"best (confirmed on {len(w.values)} fresh seeds): trial {w.trial} mean "
+            f"{result.metric} = {fmt(w.mean)}; test_acc {interval[0]:.4f} "
+            f"[95% CI {interval[1]:.4f}, {interval[2]:.4f}]",
+            highlight=False,
+        )
+    else:
+        test = f"; test_acc {best.test_acc:.4f}" if best.test_acc is not None else ""
+        out.print(
+            f"best: trial {best.number} (run {best.run_id}) {result.metric} = "
+            f"{fmt(best.value)}{test}",
+            highlight=False,
+        )
+    out.print(f"best config: {result.best_config_path}  (trainlab run {result.best_config_path})")
+    out.print(f"figures and tables: {result.dir}")
 
 
 @search_app.command("show")
@@ -198,10 +242,16 @@ def _inputs(inputs: list[str]) -> tuple[Any, Any]:
     return load_config(None, inputs[1:]), load_space(inputs[0])
 
 
-def _progress(maximize: bool) -> Any:
+def resume_command() -> str:
+    """The command line that was run: rerunning it resumes (a search's name is derived from it)."""
+    return shlex.join(["trainlab", *sys.argv[1:]])
+
+
+def _progress(maximize: bool, seen: list[Any]) -> Any:
     best: list[float] = []
 
     def show(t: Any) -> None:
+        seen.append(t)
         if t.value is not None and (not best or (t.value > best[0]) == maximize):
             best[:] = [t.value]
         value = fmt(t.value) if t.value is not None else (t.error or "")[:40]

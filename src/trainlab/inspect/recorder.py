@@ -1,5 +1,10 @@
 """Flight recorder: a training callback that, every N steps, records per-layer activation stats,
 gradient and weight norms and the update-to-weight ratio; `save` writes them beside the run.
+
+Activation statistics are of the activation *before* dropout: a layer that is or ends in a dropout
+is read at the dropout's input, so dropout's mask never counts as dead units. "Near zero" is
+relative to the layer's own scale: |a| < NEAR_ZERO_REL × RMS of that layer's activations in the
+recorded forward (an absolute threshold would call a whole small-scale layer dead).
 """
 
 from __future__ import annotations
@@ -7,22 +12,25 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from trainlab.errors import ConfigError, StoreError
-from trainlab.inspect.probes import Probe, default_layers, select_modules
+from trainlab.inspect.probes import Probe, default_layers, first_tensor, select_modules
 from trainlab.inspect.streaming import BINS, Histogram
 from trainlab.train.loop import Callback, History
 
 DEFAULT_EVERY = 25  # steps between records; overhead measured in benchmarks/recorder_overhead.py
 MAX_RECORDS = 400  # then every other record is dropped and the interval doubles (bounded memory)
 RECORD_FILE, META_FILE = "recorder.npz", "recorder.json"
+NEAR_ZERO_REL = 1e-2  # |a| < 1e-2 x the layer's RMS counts as near zero
+NEAR_ZERO_RULE = "near zero: |a| < 0.01 × the layer's RMS; read before dropout"
 STATS = ("act_mean", "act_std", "act_near_zero", "grad_norm", "weight_norm", "update_ratio")
 
 
@@ -99,15 +107,19 @@ class Recorder(Callback):
         self._steps: list[int] = []
         self._rows: list[np.ndarray] = []  # each (len(STATS), L)
         self._hists: list[list[Histogram]] = []
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._near: dict[str, list[float]] = {}  # layer -> [near-zero count, count] this record
+        self._modules: dict[str, nn.Module] = {}
+        self._fastpath: bool | None = None
 
     def _setup(self, model: nn.Module) -> None:
         self.layers = self.layers or default_layers(model)
-        modules = select_modules(model, self.layers)
+        self._modules = select_modules(model, self.layers)
         self._params = [
-            [p for p in modules[n].parameters() if p.requires_grad] for n in self.layers
+            [p for p in self._modules[n].parameters() if p.requires_grad] for n in self.layers
         ]
-        # One probe, attached only around recording forwards: selecting modules once keeps the
-        # cost of a record to the statistics themselves.
+        # One probe for its statistics containers; our own hooks (attached only around recording
+        # forwards) hand it the pre-dropout activation.
         self._probe = Probe(
             model, names=self.layers, bins=self.bins, training_only=True, warn=False
         )
@@ -129,12 +141,30 @@ class Recorder(Callback):
         with torch.no_grad():
             self._before = [[p.detach().clone() for p in ps] for ps in self._params]
         self._probe.reset()
-        self._probe.attach()
+        self._near = {name: [0.0, 0.0] for name in self._modules}
+        self._fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)  # the fused path skips submodule hooks
+        for name, module in self._modules.items():
+            self._handles.extend(_tap(module, lambda x, n=name: self._observe(n, x)))
 
     def _disarm(self) -> None:
-        if self._before is not None and self._probe is not None:
-            self._probe.detach()
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        if self._fastpath is not None:
+            torch.backends.mha.set_fastpath_enabled(self._fastpath)
+            self._fastpath = None
         self._before = None
+
+    def _observe(self, name: str, x: torch.Tensor) -> None:
+        if not torch.is_grad_enabled() or not x.is_floating_point():
+            return  # a validation pass during training
+        assert self._probe is not None
+        self._probe.observe(self._probe.stats[name], x)
+        with torch.no_grad():
+            near, count = near_zero(x)
+        self._near[name][0] += near
+        self._near[name][1] += count
 
     def _record(self, step: int) -> None:
         assert self._probe is not None and self._before is not None and self.layers is not None
@@ -148,12 +178,14 @@ class Recorder(Callback):
             ]
             row[3] = _norms(grads)
             row[4] = _norms(self._params)
-            row[5] = _norms(diffs) / _norms(self._before)
+            with np.errstate(invalid="ignore", divide="ignore"):  # a layer without weights: nan
+                row[5] = _norms(diffs) / _norms(self._before)
             row[3, [not g for g in grads]] = math.nan  # no gradient reached the layer
         for j, name in enumerate(self.layers):
             s = self._probe.stats[name]
             if s.calls:
-                row[0:3, j] = s.moments.mean, s.moments.std, s.moments.near_zero_share
+                near, count = self._near[name]
+                row[0:3, j] = s.moments.mean, s.moments.std, near / count
             hists.append(s.hist)
         self._steps.append(step)
         self._rows.append(row)
@@ -187,6 +219,52 @@ class Recorder(Callback):
     def save(self, folder: Path) -> Path:
         """Write the record into `folder` (a run's folder); `load_record(folder)` reads it back."""
         return self.record().save(folder)
+
+
+def near_zero(x: torch.Tensor) -> tuple[int, int]:
+    """(near-zero count, count) of `x` under the relative rule: |a| < NEAR_ZERO_REL × RMS(x).
+    An all-zero tensor is all near zero."""
+    x = x.detach().float()
+    rms = x.pow(2).mean().sqrt()
+    if float(rms) == 0.0:
+        return x.numel(), x.numel()
+    return int((x.abs() < NEAR_ZERO_REL * rms).sum()), x.numel()
+
+
+def _dropouts(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+
+
+def _tap(module: nn.Module, observe: Callable[[torch.Tensor], None]) -> list[Any]:
+    """Hooks that hand `observe` the module's output, or, where the module is or contains a
+    dropout, the input of the last dropout that ran in its forward (the activation before the
+    mask). Returns the hook handles."""
+    drops = _dropouts(module)
+    if not drops:
+
+        def out_hook(m: nn.Module, args: Any, output: Any) -> None:
+            t = first_tensor(output)
+            if t is not None:
+                observe(t)
+
+        return [module.register_forward_hook(out_hook)]
+    slot: list[torch.Tensor | None] = [None]
+
+    def start(m: nn.Module, args: Any) -> None:
+        slot[0] = None
+
+    def before_drop(m: nn.Module, args: Any) -> None:
+        slot[0] = first_tensor(args)
+
+    def end(m: nn.Module, args: Any, output: Any) -> None:
+        t = slot[0] if slot[0] is not None else first_tensor(output)
+        if t is not None:
+            observe(t)
+
+    handles = [module.register_forward_pre_hook(start)]
+    handles += [d.register_forward_pre_hook(before_drop) for d in drops]
+    handles.append(module.register_forward_hook(end))
+    return handles
 
 
 def _norms(groups: Sequence[Sequence[torch.Tensor]]) -> np.ndarray:

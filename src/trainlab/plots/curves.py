@@ -18,6 +18,8 @@ from trainlab.plots.style import PALETTE, color, new_figure
 Run = tuple[Sequence[float], Sequence[float]]  # (x values, y values) of one run
 STYLES = ("-", "--", ":")  # after the palette's 8 colours, lines repeat them dashed
 LEVEL = 0.95
+ACC_RANGE = (0.0, 1.0)
+CLIP_NOTE = ", clipped to [0, 1] for accuracies"
 
 # ---- numbers behind the figures -------------------------------------------------------------
 
@@ -42,13 +44,19 @@ def align(runs: Sequence[Run], points: int = 120) -> tuple[np.ndarray, np.ndarra
     return grid, np.stack([np.interp(grid, x, y) for x, y in zip(xs, ys, strict=True)])
 
 
-def mean_band(matrix: np.ndarray, log: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mean_band(
+    matrix: np.ndarray, log: bool = False, bounds: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over rows and its 95% t-interval at each column; one row gives a zero-width band.
 
     With `log` (positive values on a log axis, e.g. a loss) the mean and interval are taken of the
-    logarithms: the geometric mean with a band that stays positive.
+    logarithms: the geometric mean with a band that stays positive. With `bounds` (the metric's
+    range, e.g. (0, 1) for an accuracy) the band is clipped to it.
     """
     m = np.asarray(matrix, dtype=float)
+    if bounds is not None:
+        mean, lo, hi = mean_band(m, log)
+        return mean, np.clip(lo, *bounds), np.clip(hi, *bounds)
     if log:
         with np.errstate(divide="ignore", invalid="ignore"):
             mean, lo, hi = mean_band(np.log(m))
@@ -64,13 +72,26 @@ def mean_band(matrix: np.ndarray, log: bool = False) -> tuple[np.ndarray, np.nda
 # ---- drawing --------------------------------------------------------------------------------
 
 
+def bounds_of(*labels: str) -> tuple[float, float] | None:
+    """The range of a metric named in a panel title or axis label: accuracies (fractions) live
+    in [0, 1]; anything else is unbounded here."""
+    text = " ".join(labels).lower()
+    return ACC_RANGE if "accuracy" in text or "fraction" in text else None
+
+
 def _band(
-    ax: Axes, runs: Sequence[Run], label: str, c: str, style: str = "-", log: bool = False
+    ax: Axes,
+    runs: Sequence[Run],
+    label: str,
+    c: str,
+    style: str = "-",
+    log: bool = False,
+    bounds: tuple[float, float] | None = None,
 ) -> None:
     x, m = align(runs)
     if m.size == 0:
         return
-    mean, lo, hi = mean_band(m, log)
+    mean, lo, hi = mean_band(m, log, bounds)
     ax.plot(x, mean, style, color=c, lw=1.6, label=f"{label} (n={m.shape[0]})")
     if m.shape[0] > 1:
         ax.fill_between(x, lo, hi, color=c, alpha=0.18, lw=0)
@@ -102,7 +123,7 @@ def plot_bands(
         log = logy is True or (not isinstance(logy, bool) and name in logy)
         for i, (label, runs) in enumerate(variants.items()):
             style = STYLES[(i // len(PALETTE)) % len(STYLES)]
-            _band(ax, runs, label, color(i), style, log)
+            _band(ax, runs, label, color(i), style, log, bounds_of(name, ylabel))
         ax.set_title(name)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -113,7 +134,8 @@ def plot_bands(
         if ax.lines:
             _legend_below(ax)
     how = "geometric mean on log axes" if logy is not False else "mean"
-    fig.suptitle(f"{title}\n{how} over seeds; band: 95% confidence interval", fontsize=10)
+    clipped = CLIP_NOTE if any(bounds_of(name, ylabel) for name in panels) else ""
+    fig.suptitle(f"{title}\n{how} over seeds; band: 95% confidence interval{clipped}", fontsize=10)
     return fig
 
 
@@ -142,13 +164,14 @@ def plot_train_val(
         ax.sharex(axes[0])
         ax.sharey(axes[0])
     for ax, (name, (train, val)) in zip(axes, panels.items(), strict=True):
-        _band(ax, train, train_label, color(0))
-        _band(ax, val, val_label, color(3), "--")
+        _band(ax, train, train_label, color(0), bounds=bounds_of(ylabel))
+        _band(ax, val, val_label, color(3), "--", bounds=bounds_of(ylabel))
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
     if axes:
         axes[0].legend(loc="lower right")
-    fig.suptitle(f"{title}\nmean over seeds; band: 95% confidence interval", fontsize=10)
+    clipped = CLIP_NOTE if bounds_of(ylabel) else ""
+    fig.suptitle(f"{title}\nmean over seeds; band: 95% confidence interval{clipped}", fontsize=10)
     return fig

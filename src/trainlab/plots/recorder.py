@@ -17,7 +17,7 @@ from trainlab.plots.style import color, log_scale, new_figure
 STAT_LABELS = {
     "act_mean": ("activation mean", False),
     "act_std": ("activation std", True),
-    "act_near_zero": ("share of activations near 0", False),
+    "act_near_zero": ("share near 0 (|a| < 0.01 × layer RMS)", False),
     "grad_norm": ("gradient norm ‖∂L/∂W‖", True),
     "weight_norm": ("weight norm ‖W‖", True),
     "update_ratio": ("update / weight ‖ΔW‖/‖W‖", True),
@@ -77,6 +77,11 @@ def plot_recorder_stats(
         handles, labels, loc="outside lower center", ncols=min(len(layers), 6), title="layer"
     )
     fig.suptitle(title or "Flight recorder: per-layer statistics during training")
+    fig.text(
+        0.01, 0.995, "activations read before dropout (its mask is not counted); "
+        "near zero = |a| < 0.01 × the layer's RMS in that step",
+        fontsize=7, color="0.35", va="top",
+    )  # fmt: skip
     return fig
 
 
@@ -122,4 +127,5 @@ def plot_colorful_dimension(
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label="share of values (log)", shrink=0.9)
     fig.suptitle(title or "Activation histograms over training (the 'colorful dimension')")
+    fig.text(0.01, 0.995, "activations read before dropout", fontsize=7, color="0.35", va="top")
     return fig

@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 from trainlab.config import flatten
 from trainlab.errors import StoreError
 from trainlab.report import figures
+from trainlab.report.grouping import group_runs
 from trainlab.report.select import Selection, select
 from trainlab.report.views import (
     Cell,
@@ -65,6 +66,8 @@ class Section:
     number: str = ""
     paragraphs: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    answers: list[Verdict] = field(default_factory=list)  # the study's corrected answers
+    verdicts_in_findings: bool = False  # an old summary: its verdicts are shown in Findings only
     tables: list[TableView] = field(default_factory=list)
     figures: list[FigureView] = field(default_factory=list)
     runs: TableView | None = None  # the runs behind the numbers, one row each
@@ -90,18 +93,32 @@ class Group:
 
 
 @dataclass
+class Finding:
+    """One study's lines in Findings: its corrected answers (or, for a summary written before
+    answers existed, its verdicts, marked as uncorrected)."""
+
+    section: Section
+    items: list[Verdict]
+    corrected: bool
+
+
+@dataclass
 class Report:
     title: str
     facts: list[Fact]
-    findings: list[tuple[Section, Verdict]]
+    findings: list[Finding]
     groups: list[Group]
     environments: list[Environment]
     warnings: list[str]
     path: Path | None = None  # where `write_report` wrote it
 
 
-def build_report(store: Store, selection: Selection, title: str | None = None) -> Report:
-    """Gather every section of the report from the store (no files are written)."""
+def build_report(
+    store: Store, selection: Selection, title: str | None = None, group_by: str | None = None
+) -> Report:
+    """Gather every section of the report from the store (no files are written). Runs chosen by
+    id get a section each; runs outside studies chosen by `--all` are grouped (`group_by`: a
+    config field; default data + model): one table for all, one figure per group."""
     b = _Builder(store, {r.id for r in selection.runs})
     groups = {key: Group(key, name) for key, name in GROUPS.items()}
     for study in selection.studies:
@@ -112,13 +129,15 @@ def build_report(store: Store, selection: Selection, title: str | None = None) -
         run_group.compare, run_group.compare_shared = b.runs_table(
             "The chosen runs side by side", [("", r) for r in selection.runs]
         )
-    chosen = [g for g in (*groups.values(), run_group) if g.sections]
+    grouped = b.grouped(selection.grouped, group_by)
+    chosen = [g for g in (*groups.values(), run_group, grouped) if g.sections]
     for i, group in enumerate(chosen, start=1):
         group.number = str(i)
         for j, section in enumerate(group.sections, start=1):
             section.number = f"{i}.{j}"
-    findings = [(s, v) for g in chosen for s in g.sections for v in s.verdicts]
-    times = [s.created for s in selection.studies] + [r.created for r in selection.runs]
+    findings = [_finding(s) for g in chosen for s in g.sections if s.answers or s.verdicts]
+    every_run = [*selection.runs, *selection.grouped]
+    times = [s.created for s in selection.studies] + [r.created for r in every_run]
     counts = Counter(_group_of(s.kind) for s in selection.studies)
     contents = [
         _plural(counts[key], noun)
@@ -129,8 +148,8 @@ def build_report(store: Store, selection: Selection, title: str | None = None) -
         )
         if counts[key]
     ]
-    if selection.runs or not contents:
-        contents.append(_plural(len(selection.runs), "run"))
+    if every_run or not contents:
+        contents.append(_plural(len(every_run), "run"))
     facts = [
         Fact("contents", ", ".join(contents)),
         Fact("latest result", _when(max(times))),
@@ -171,11 +190,12 @@ def write_report(
     latest: bool = False,
     everything: bool = False,
     title: str | None = None,
+    group_by: str | None = None,
 ) -> Report:
     """Select (`refs`: run/study ids, id prefixes or names; the `--latest` / `--all` flags), build
     and write the report to `out` (default `<store>/report.html`). Returns it: `report.path` is the
     file, `report.warnings` name what is missing. StoreError for a ref that matches nothing."""
-    report = build_report(store, select(store, refs, latest, everything), title)
+    report = build_report(store, select(store, refs, latest, everything), title, group_by)
     path = Path(out) if out is not None else store.root / REPORT_FILE
     if path.is_dir():
         raise StoreError(f"--out {str(path)!r} is a folder; give a file name such as report.html")
@@ -236,6 +256,10 @@ class _Builder:
         section.title = summary.title or study.name
         section.paragraphs = list(summary.text)
         section.verdicts = [verdict(v) for v in summary.verdicts]
+        section.answers = [verdict(a) for a in summary.answers]
+        # Every verdict is printed once: with answers, Findings shows those and the section the
+        # full list; an old summary's verdicts appear in Findings only.
+        section.verdicts_in_findings = not section.answers and bool(section.verdicts)
         section.tables = [
             self.num.table(t.title, t.columns, t.rows, t.note) for t in summary.tables
         ]
@@ -289,7 +313,48 @@ class _Builder:
             )
         return section
 
-    def runs_table(self, title: str, pairs: list[tuple[str, RunRecord]]) -> tuple[TableView, str]:
+    def grouped(self, runs: list[RunRecord], group_by: str | None) -> Group:
+        """Runs outside studies: one table of all of them, then a section per group with its
+        curves in one figure (no section per run: those come only when asked for by id)."""
+        group = Group("grouped", "Runs outside studies")
+        if not runs:
+            return group
+        parts = group_runs(runs, group_by)
+        how = f"by {group_by}" if group_by else "by data and model"
+        group.compare, group.compare_shared = self.runs_table(
+            f"All {len(runs)} runs outside studies, grouped {how}",
+            [(label, r) for label, members in parts for r in members],
+            variant_column="group",
+        )
+        for i, (label, members) in enumerate(parts, start=1):
+            statuses = Counter(r.status for r in members)
+            facts = [
+                Fact("runs", str(len(members))),
+                Fact("status", ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))),
+                Fact("grouped", how),
+            ]
+            section = Section(f"runs-group-{i}", label, "runs-group", facts)
+            done = [r.summary["test_acc"] for r in members if "test_acc" in r.summary]
+            if done:
+                section.paragraphs.append(
+                    f"test_acc over {len(done)} finished runs: median {fmt(_median(done))}, "
+                    f"range {fmt(min(done))} to {fmt(max(done))} (reported, not a comparison)."
+                )
+            curves = [(r.name, self.store.epochs(r.id)) for r in members]
+            image = figures.group_curves(curves, f"{label}: {len(members)} runs")
+            if image is not None:
+                caption = (
+                    "Validation loss and accuracy per epoch of every run in the group"
+                    + ("; thin lines: runs, black: their per-epoch median." if len(members) > 8 else ".")
+                    + " Give a run's id to `trainlab report` for its own section."
+                )
+                section.figures.append(self.num.figure(f"Learning curves of {label}", caption, image))
+            group.sections.append(section)
+        return group
+
+    def runs_table(
+        self, title: str, pairs: list[tuple[str, RunRecord]], variant_column: str = "variant"
+    ) -> tuple[TableView, str]:
         """One row per run: identity, the config fields that differ, final metrics, environment.
         Returns the table and the config fields every run shares (as YAML)."""
         flat = [
@@ -300,7 +365,7 @@ class _Builder:
         shared = {k: flat[0][k] for k in keys if k not in differing}
         metrics = [m for m in RUN_METRICS if any(m in r.summary for _, r in pairs)]
         with_variant = any(v for v, _ in pairs)
-        columns = ["run", "name", *(["variant"] if with_variant else []), "seed", "status"]
+        columns = ["run", "name", *([variant_column] if with_variant else []), "seed", "status"]
         columns += [*differing, *metrics, "env"]
         rows = []
         for (variant, run), config in zip(pairs, flat, strict=True):
@@ -331,6 +396,18 @@ def breakable(text: Any) -> Markup:
     """Escaped text that may wrap after `_` and `.` (long metric and config names in headers)."""
     wbr = Markup("<wbr>")
     return escape(text).replace("_", "_" + wbr).replace(".", "." + wbr)
+
+
+def _finding(section: Section) -> Finding:
+    if section.answers:
+        return Finding(section, section.answers, True)
+    return Finding(section, section.verdicts, False)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _summary(raw: dict[str, Any]) -> Summary | None:

@@ -11,6 +11,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure as MplFigure
+
 from trainlab.plots.style import color, new_figure
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -69,5 +73,49 @@ def learning_curves(epochs: list[dict[str, float]], title: str) -> Image | None:
     fig.suptitle(title, fontsize=10)
     buf = io.BytesIO()
     # No "Software" text chunk and no timestamp: rebuilding gives the same bytes.
+    fig.savefig(buf, format="png", dpi=CURVE_DPI, metadata={"Software": None})
+    return png_image(buf.getvalue(), scale=CURVE_SCALE)
+
+
+def group_curves(
+    runs: list[tuple[str, list[dict[str, float]]]], title: str, legend_max: int = 8
+) -> Image | None:
+    """Validation loss and accuracy per epoch of many runs on one pair of axes. Up to
+    `legend_max` runs get a colour and a legend entry each; more are thin lines under their
+    per-epoch median, so a group of a thousand runs is still one readable figure."""
+    keys = [k for k in ("val_loss", "val_acc") if any(k in e for _, ep in runs for e in ep)]
+    if not keys:
+        return None
+    # A fixed layout: constrained layout would draw the figure twice (half the report's time).
+    fig = MplFigure(figsize=(3.4 * len(keys), 2.6))
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.8, wspace=0.28)
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    many = len(runs) > legend_max
+    for ax, key in zip(axes, keys, strict=True):
+        lines = []
+        for i, (label, epochs) in enumerate(runs):
+            points = [(e.get("epoch", n + 1), e[key]) for n, e in enumerate(epochs) if key in e]
+            if not points:
+                continue
+            lines.append(points)
+            if not many:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker="o", markersize=2.5, lw=1.2, color=color(i), label=label)
+        if many and lines:
+            ax.add_collection(LineCollection(lines, colors=color(0), linewidths=0.5, alpha=0.25))
+            ax.autoscale_view()
+            length = max(len(p) for p in lines)
+            median = [
+                float(np.median([p[j][1] for p in lines if len(p) > j])) for j in range(length)
+            ]
+            xs = [next(p[j][0] for p in lines if len(p) > j) for j in range(length)]
+            ax.plot(xs, median, color="black", lw=1.6, label=f"median of {len(lines)} runs")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        if ax.lines:
+            ax.legend(fontsize=6 if not many else 7)
+    fig.suptitle(title, fontsize=10)
+    buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=CURVE_DPI, metadata={"Software": None})
     return png_image(buf.getvalue(), scale=CURVE_SCALE)

@@ -29,10 +29,12 @@ HEX = frozenset("0123456789abcdef")
 
 @dataclass
 class Selection:
-    """Studies (any kind: study, search, inspection) and runs chosen explicitly, without repeats."""
+    """Studies (any kind: study, search, inspection) and runs chosen explicitly, without repeats;
+    `grouped`: runs outside studies chosen by `--all`, reported in groups, not one by one."""
 
     studies: list[StudyRecord] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
+    grouped: list[RunRecord] = field(default_factory=list)
 
     def add(self, item: StudyRecord | RunRecord) -> None:
         if isinstance(item, StudyRecord):
@@ -42,7 +44,7 @@ class Selection:
             self.runs.append(item)
 
     def __bool__(self) -> bool:
-        return bool(self.studies or self.runs)
+        return bool(self.studies or self.runs or self.grouped)
 
 
 def kind_rank(kind: str) -> tuple[int, str]:
@@ -55,7 +57,8 @@ def select(
     """Resolve `refs` and the `--latest` / `--all` flags; studies come back in reading order.
 
     `latest`: the newest study of every kind (the newest run if the store has no studies).
-    `everything`: every study, and every run that belongs to none.
+    `everything`: every study, and every run that belongs to none (in `grouped`, unless a ref
+    chose it by name).
     """
     chosen = Selection()
     for ref in refs:
@@ -75,9 +78,10 @@ def select(
         for s in studies:
             chosen.add(s)
             linked.update(s.run_ids)
+        explicit = {r.id for r in chosen.runs}
         for r in reversed(store.list_runs()):
-            if r.id not in linked:
-                chosen.add(r)
+            if r.id not in linked and r.id not in explicit:
+                chosen.grouped.append(r)
     if not chosen:
         if not studies and not store.list_runs(limit=1):
             raise StoreError(
@@ -131,7 +135,7 @@ def _run_or_none(store: Store, ref: str) -> RunRecord | None:
 
 def runs_of(store: Store, selection: Selection) -> list[RunRecord]:
     """The explicit runs, then every run of the selected studies (for exports), without repeats."""
-    out = Selection(runs=list(selection.runs))
+    out = Selection(runs=[*selection.runs, *selection.grouped])
     for study in selection.studies:
         for _, run in store.study_runs(study.id):
             out.add(run)

@@ -1,13 +1,14 @@
 """The objective of a search: trial -> RunConfig -> one stored trainlab run -> objective value.
 
-The value is the best per-epoch value of the metric (e.g. the highest `val_acc` of the run, the
-same number as the run's `best_val_acc`); per-epoch values are reported for pruning. Test metrics
-are stored on the trial for the table, never used to choose.
+The value is the metric of the weights the run is evaluated with: its final epoch's value (the
+run's `val_acc`), or, when early stopping restored the best-validation weights, that epoch's value.
+So a trial's test_acc belongs to the weights its value scored. Per-epoch values are reported for
+pruning only. Test metrics are stored on the trial for the table, never used to choose.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -21,11 +22,24 @@ from trainlab.train.experiment import run
 from trainlab.train.loop import Callback, StopTraining
 
 EPOCH_METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
-RESET_ATTRS = ("run_id", "epochs", "pruned_epoch", "status", "error", "interrupted", "test_acc")
+RESET_ATTRS = (
+    "run_id", "epochs", "pruned_epoch", "status", "error", "interrupted", "test_acc", "scored_epoch",
+)  # fmt: skip
+
+
+def scored_epoch(epochs: Sequence[dict[str, Any]], restored_best: bool) -> dict[str, Any]:
+    """The epoch whose weights a run keeps: the last one, or with early stopping's restore the
+    first epoch of highest val_acc (the loop keeps a copy only on a strict improvement)."""
+    return max(epochs, key=lambda e: e["val_acc"]) if restored_best else epochs[-1]
+
+
+def restores_best(cfg: RunConfig, status: str) -> bool:
+    """Whether the run's final weights are its best-validation epoch's (early stopping, finished)."""
+    return bool(cfg.train.early_stopping) and status == "finished"
 
 
 class TrialError(Exception):
-    """A trial that cannot give a value (a run diverged before its first epoch, or failed)."""
+    """A trial that cannot give a value: its run diverged or failed, so no weights were evaluated."""
 
 
 class NotAGridPoint(Exception):
@@ -100,13 +114,14 @@ class Objective:
         if history.status == "pruned":
             trial.set_user_attr("pruned_epoch", len(history.epochs))
             raise optuna.TrialPruned(history.reason)
-        values = [e[self.metric] for e in history.epochs]
-        if not values:
+        if not history.epochs or history.status != "finished":
             trial.set_user_attr("error", history.reason or history.status)
             raise TrialError(f"run {record.id} {history.status}: {history.reason}")
         if "test_acc" in record.summary:
             trial.set_user_attr("test_acc", record.summary["test_acc"])
-        return max(values) if self.maximize else min(values)
+        scored = scored_epoch(history.epochs, restores_best(cfg, history.status))
+        trial.set_user_attr("scored_epoch", int(scored["epoch"]))
+        return float(scored[self.metric])
 
     def _link_running(self, trial: optuna.Trial, cfg: RunConfig) -> bool:
         """Link the one running run of this config (none or several: link when it ends)."""
@@ -118,4 +133,4 @@ class Objective:
 
     def _link(self, trial: optuna.Trial, run_id: str) -> None:
         trial.set_user_attr("run_id", run_id)
-        self.store.link(self.study_id, run_id, f"trial-{trial.number}")
+        self.store.link(self.study_id, run_id, f"trial-{trial.number}", role="search")

@@ -23,6 +23,13 @@ from trainlab.plots.search import (
     plot_slices,
 )
 from trainlab.plots.style import save_figure
+from trainlab.search.confirm import (
+    Confirmed,
+    bounded_interval,
+    confirm_table,
+    describe_winner,
+    winner,
+)
 from trainlab.search.space import SearchSpace
 from trainlab.search.storage import open_storage
 from trainlab.track.store import Store, StudyRecord
@@ -84,6 +91,15 @@ class SearchResult:
     best_config_path: Path | None
     importances: dict[str, float] = field(default_factory=dict)
     summary: Summary | None = None
+    confirmed: list[Confirmed] | None = None  # with --confirm: the re-run top trials
+    winner: Confirmed | None = None  # the confirmed winner (chosen on mean validation)
+
+    @property
+    def test_interval(self) -> tuple[float, float, float] | None:
+        """(mean, low, high) test_acc of the confirmed winner over its fresh seeds."""
+        if self.winner is None or not self.winner.test_acc:
+            return None
+        return bounded_interval(self.winner.test_acc)
 
     @property
     def best_value(self) -> float | None:
@@ -108,6 +124,16 @@ def best_of(trials: list[TrialRecord], maximize: bool) -> TrialRecord | None:
     return min(done, key=lambda t: (sign * float(t.value or 0.0), t.number))
 
 
+def top_trials(
+    trials: list[TrialRecord], maximize: bool, k: int
+) -> list[tuple[int, dict[str, Any], float]]:
+    """(number, params, value) of the k best complete trials, best first (earliest on ties)."""
+    done = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
+    sign = -1.0 if maximize else 1.0
+    done.sort(key=lambda t: (sign * float(t.value or 0.0), t.number))
+    return [(t.number, t.params, float(t.value or 0.0)) for t in done[:k]]
+
+
 def importances(study: optuna.Study) -> dict[str, float]:
     """Optuna's fANOVA importances over complete trials (fields every trial has); {} if too few."""
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -128,12 +154,17 @@ def write_results(
     base: RunConfig,
     space: SearchSpace,
     info: dict[str, Any],
+    confirmed: list[Confirmed] | None = None,
 ) -> SearchResult:
-    """Write best.yaml, tables and figures into the study folder and store the Summary."""
+    """Write best.yaml, tables and figures into the study folder and store the Summary. With
+    `confirmed`, the best configuration is the confirmed winner's, not the search's best trial."""
     name, metric, maximize = info["name"], info["metric"], info["direction"] == "maximize"
     folder = store.study_dir(study_id)
     trials = collect(study)
     best = best_of(trials, maximize)
+    chosen = winner(confirmed, maximize) if confirmed else None
+    if chosen is not None:
+        best = next(t for t in trials if t.number == chosen.trial)
     best_cfg, best_path = None, None
     if best is not None:
         best_cfg = base.with_overrides({**best.params, "name": f"{name}-best"})
@@ -143,7 +174,7 @@ def write_results(
     summary = Summary(
         kind="search",
         title=f"Hyperparameter search {name}",
-        text=_text(info, trials, best, space),
+        text=_text(info, trials, best, space, chosen),
         tables=[_trials_table(trials, space, metric)],
         figures=_figures(folder, trials, space, imps, metric, maximize),
         run_ids=[t.run_id for t in trials if t.run_id],
@@ -154,16 +185,25 @@ def write_results(
             "best": asdict(best) if best else None,
             "importances": imps,
             "best_config": BEST_CONFIG if best else None,
+            "confirm": [asdict(c) for c in confirmed] if confirmed else None,
+            "winner": chosen.trial if chosen else None,
+            "test_interval": bounded_interval(chosen.test_acc) if chosen else None,
         },
     )
+    summary.answers = _answers(best, chosen, metric)
+    if confirmed:
+        summary.tables.insert(0, confirm_table(confirmed, metric, chosen))
+        linked = [r for c in confirmed for r in c.run_ids]
+        summary.run_ids.extend(r for r in linked if r not in summary.run_ids)
     if best is not None:
         rows = [[k, v] for k, v in best.params.items()]
         summary.tables.insert(0, Table("Best configuration", ["field", "value"], rows))
     summary.write_tables(folder)
     store.finish_study(study_id, summary.to_json())
     return SearchResult(
-        name, study_id, folder, metric, maximize, trials, best, best_cfg, best_path, imps, summary
-    )
+        name, study_id, folder, metric, maximize, trials, best, best_cfg, best_path, imps, summary,
+        confirmed, chosen,
+    )  # fmt: skip
 
 
 def _trials_table(trials: list[TrialRecord], space: SearchSpace, metric: str) -> Table:
@@ -185,12 +225,19 @@ def _trials_table(trials: list[TrialRecord], space: SearchSpace, metric: str) ->
             [t.number, t.state, t.value if t.value is not None else "", *params,
              t.epochs or "", t.pruned_epoch or "", seconds, t.run_id or ""]
         )  # fmt: skip
-    note = "value = best per-epoch value of the run; a blank field was not active in that trial"
+    note = (
+        "value = the run's final-epoch value (the epoch whose weights are tested; with early "
+        "stopping, the restored best epoch); a blank field was not active in that trial"
+    )
     return Table("Trials", cols, rows, note)
 
 
 def _text(
-    info: dict[str, Any], trials: list[TrialRecord], best: TrialRecord | None, space: SearchSpace
+    info: dict[str, Any],
+    trials: list[TrialRecord],
+    best: TrialRecord | None,
+    space: SearchSpace,
+    chosen: Confirmed | None = None,
 ) -> list[str]:
     states = {s: sum(t.state == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
     text = [
@@ -198,16 +245,37 @@ def _text(
         f"budget {info.get('budget') or 'open'} trials, pruning {info['prune']}, "
         f"{info['workers']} worker(s), sampler seed {info['seed']}.",
         f"{len(trials)} trials: {states['COMPLETE']} complete, {states['PRUNED']} pruned, "
-        f"{states['FAIL']} failed. Objective: the best per-epoch {info['metric']} of each run "
-        f"({info['direction']}); test metrics are never used to choose.",
+        f"{states['FAIL']} failed. Objective: {info['metric']} of the weights each run is tested "
+        f"with, i.e. its final epoch (the restored best epoch under early stopping), "
+        f"{info['direction']}d; per-epoch values only prune. Test metrics never choose.",
     ]
-    if best is not None:
+    if chosen is not None:
+        text.append(describe_winner(chosen, info["metric"]))
+        text.append(f"Its config is {BEST_CONFIG}: `trainlab run {BEST_CONFIG}`.")
+    elif best is not None:
         test = f"; its test_acc (reported only) is {best.test_acc:.4f}" if best.test_acc else ""
         text.append(
             f"Best: trial {best.number} (run {best.run_id}) with {info['metric']} = "
             f"{best.value:.4f}{test}. Its config is {BEST_CONFIG}: `trainlab run {BEST_CONFIG}`."
         )
     return text
+
+
+def _answers(best: TrialRecord | None, chosen: Confirmed | None, metric: str) -> list[str]:
+    """The search's answer for the report's Findings: what won on validation, its test_acc."""
+    if best is None:
+        return []
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in best.params.items())  # fmt: skip
+    if chosen is not None:
+        mean, lo, hi = bounded_interval(chosen.test_acc)
+        return [
+            f"best on validation (mean {metric} over {len(chosen.values)} fresh seeds, among the "
+            f"top trials): trial {chosen.trial} ({params}); test_acc {mean:.4f}, 95% CI "
+            f"[{lo:.4f}, {hi:.4f}]"
+        ]
+    test = f"; test_acc {best.test_acc:.4f} (one seed, not confirmed)" if best.test_acc else ""
+    return [f"best on validation ({metric}): trial {best.number} ({params}){test}"]
 
 
 def _figures(

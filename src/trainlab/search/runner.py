@@ -21,7 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError, TrainlabError
 from trainlab.search.objective import EPOCH_METRICS
-from trainlab.search.results import SearchResult, TrialRecord, write_results
+from trainlab.search.confirm import confirm_seeds, run_confirm
+from trainlab.search.results import SearchResult, TrialRecord, collect, top_trials, write_results
 from trainlab.search.samplers import PRUNERS, check_method
 from trainlab.search.space import SearchSpace
 from trainlab.search.storage import (
@@ -57,6 +58,8 @@ class SearchSettings:
     storage: str | None = None  # database URL; default: a journal file in the trainlab store
     stop_at: float | None = None  # end early once the best value reaches this
     heartbeat: int = HEARTBEAT_INTERVAL  # seconds; database storages retry a trial silent 3x this
+    confirm: int = 0  # re-run the top K trials on fresh seeds and choose among them (0: don't)
+    confirm_seeds: int = 3  # fresh seeds per confirmed trial
 
     @property
     def maximize(self) -> bool:
@@ -82,10 +85,13 @@ def check_settings(s: SearchSettings, space: SearchSpace, base: RunConfig) -> No
         ("--workers", s.workers),
         ("--timeout", s.timeout),
         ("--heartbeat", s.heartbeat),
+        ("--confirm-seeds", s.confirm_seeds),
     )
     for flag, value in positive:
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} {value!r}: must be positive")
+    if s.confirm < 0:
+        raise ConfigError(f"--confirm {s.confirm!r}: must be 0 (no confirmation) or positive")
     if s.trials is None and s.timeout is None and s.method != "grid":
         raise ConfigError(f"--method {s.method}: give a budget with --trials and/or --timeout")
     if s.storage is not None and s.storage.startswith("sqlite") and s.workers > 1:
@@ -115,8 +121,10 @@ def run_search(
     settings: SearchSettings | None = None,
     store: Store | None = None,
     progress: Progress | None = None,
+    notes: Callable[[str], None] | None = None,
 ) -> SearchResult:
-    """Run (or resume) a search and return its results; every trial is a stored trainlab run."""
+    """Run (or resume) a search and return its results; every trial is a stored trainlab run.
+    With `settings.confirm`, the top trials are re-run on fresh seeds (`notes` hears each)."""
     s = settings or SearchSettings()
     check_settings(s, space, base)
     grid = space.grid_points(base, s.seed) if s.method == "grid" else None
@@ -130,7 +138,7 @@ def run_search(
             raise ConfigError(_clash(name))
     journal = store.root / "optuna" / f"{slug(name)}.{JOURNAL_FILE}"
     storage = open_storage(s.storage, journal, s.heartbeat)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # trainlab reports trials itself
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # trainlab reports trials itself
     direction = (
         optuna.study.StudyDirection.MAXIMIZE if s.maximize else optuna.study.StudyDirection.MINIMIZE
     )
@@ -171,7 +179,12 @@ def run_search(
             run_worker(spec, 0, shares[0], callbacks)
         else:
             _run_processes(spec, shares, store.study_dir(record.id), study, progress)
-    return write_results(store, record.id, study, base, space, info)
+    confirmed = None
+    if s.confirm:
+        top = top_trials(collect(study), s.maximize, s.confirm)
+        seeds = confirm_seeds(base.seed, s.confirm_seeds)
+        confirmed = run_confirm(base, top, seeds, store, record.id, name, s.metric, notes)
+    return write_results(store, record.id, study, base, space, info, confirmed)
 
 
 def _shares(remaining: int | None, workers: int) -> list[int | None]:
