@@ -58,6 +58,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE study_runs_v1 RENAME TO study_runs",
         "CREATE INDEX study_runs_by_run ON study_runs(run_id)",
     ),
+    # 2: the dashboard's runs page pages by creation time and filters by status.
+    (
+        "CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created)",
+        "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLES = ("", "tuning", "final", "search", "confirm", "inspect")
