@@ -22,6 +22,7 @@ from trainlab.cli import study as _study  # noqa: F401  isort: skip
 from trainlab.cli import report as _report  # noqa: F401  isort: skip
 from trainlab.cli import export as _export  # noqa: F401  isort: skip
 from trainlab.cli import suite as _suite  # noqa: F401  isort: skip
+from trainlab.cli import ui as _ui  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
 

@@ -71,6 +71,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE runs ADD COLUMN heartbeat REAL",
         "ALTER TABLE runs ADD COLUMN config_version INTEGER NOT NULL DEFAULT 0",
     ),
+    # 3: the dashboard's runs page pages by creation time and filters by status.
+    (
+        "CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created)",
+        "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLES = ("", "tuning", "final", "search", "confirm", "inspect")

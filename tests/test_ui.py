@@ -1,0 +1,205 @@
+"""`trainlab ui` over a real store (tiny runs trained by `trainlab.run`): the filter language, the
+JSON endpoints, grouping over seeds, and the guards (Host header, other origins, path traversal)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+import trainlab
+from trainlab.cli import main
+from trainlab.config import RunConfig
+from trainlab.track.store import Store
+from trainlab.ui.app import create_app
+from trainlab.ui.groups import mean_ci
+from trainlab.ui.query import QueryError, parse
+
+EVIL = "<script>alert(1)</script>"
+TINY = {
+    "name": "tiny",
+    "data": {"name": "moons", "options": {"n": 200}},
+    "model": {"name": "mlp", "options": {"width": 8}},
+    "train": {"epochs": 2, "batch_size": 50, "checkpoint": "none"},
+}
+
+
+def tiny(**over: Any) -> RunConfig:
+    return RunConfig.model_validate(TINY).with_overrides(over)
+
+
+def build_ui_store(root: Path) -> dict[str, Any]:
+    """Three seeds of one adam config, one sgd run and one run named like a script tag."""
+    store = Store(root)
+    seeds = [trainlab.run(tiny(seed=s, **{"optim.name": "adam"}), store).record for s in (0, 1, 2)]
+    sgd = trainlab.run(tiny(name="plain-sgd", **{"optim.name": "sgd"}), store).record
+    evil = trainlab.run(tiny(name=EVIL, seed=7, **{"optim.name": "sgd"}), store).record
+    assert all(r is not None for r in (*seeds, sgd, evil))
+    return {"store": store, "seeds": [r.id for r in seeds if r], "sgd": sgd.id if sgd else "",
+            "evil": evil.id if evil else ""}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return build_ui_store(tmp_path_factory.mktemp("ui") / "store")
+
+
+@pytest.fixture
+def client(made: dict[str, Any]) -> TestClient:
+    app = create_app(made["store"].root, host="testserver", port=None)
+    return TestClient(app, base_url="http://testserver")
+
+
+def test_filter_parses_and_or_parentheses_to_parameters() -> None:
+    sql = parse("model.name=cnn and (val_acc>0.9 or status=finished)")
+    assert sql.params == ["cnn", 0.9, "finished"]
+    assert "json_extract(config, '$.\"model\".\"name\"')" in sql.where
+    assert " OR " in sql.where and " AND " in sql.where
+    assert parse("").where == "1"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("val_acc >", "ends too early"),
+        ("val_acc 0.9", "expected one of"),
+        ("(status=finished", "not closed"),
+        ("name='open", "unclosed quote"),
+        ("modle.name=cnn", "did you mean model.name"),
+        ("status=finished or", "ends too early"),
+    ],
+)
+def test_malformed_filter_is_one_line_naming_the_problem(text: str, words: str) -> None:
+    with pytest.raises(QueryError) as exc:
+        parse(text, known={"model.name", "val_acc"})
+    assert words in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_runs_filter_narrows_and_sorts_with_paging(client: TestClient, made: dict[str, Any]) -> None:
+    every = client.get("/api/runs").json()
+    assert every["total"] == 5
+    adam = client.get("/api/runs", params={"q": "optim.name=adam and status=finished"}).json()
+    assert {r["id"] for r in adam["rows"]} == set(made["seeds"])
+    page = client.get("/api/runs", params={"sort": "seed", "order": "asc", "size": 2, "page": 1})
+    body = page.json()
+    assert body["total"] == 5 and len(body["rows"]) == 2
+    seeds = [r["values"][body["columns"].index("seed")] for r in body["rows"]]
+    assert seeds == [1, 2]
+    accurate = client.get("/api/runs", params={"q": "val_acc>=0 and name~sgd"}).json()
+    assert [r["id"] for r in accurate["rows"]] == [made["sgd"]]
+
+
+def test_bad_filter_is_400_with_one_line(client: TestClient) -> None:
+    resp = client.get("/api/runs", params={"q": "val_acc >> 3"})
+    assert resp.status_code == 400
+    assert resp.json()["error"].startswith("filter: ")
+
+
+def test_curves_and_diff_of_selected_runs(client: TestClient, made: dict[str, Any]) -> None:
+    ids = [*made["seeds"][:2], made["sgd"]]
+    curves = client.get("/api/curves", params={"ids": ",".join(ids), "metric": "val_acc"}).json()
+    assert [c["id"] for c in curves] == ids
+    assert all(c["epoch"] == [1, 2] and len(c["y"]) == 2 for c in curves)
+    assert curves[0]["seconds"][1] > curves[0]["seconds"][0] > 0  # cumulative
+    diff = client.get("/api/diff", params={"ids": ",".join(ids)}).json()
+    fields = {f["field"]: f["values"] for f in diff["fields"]}
+    assert fields["optim.name"] == ["adam", "adam", "sgd"] and fields["seed"] == [0, 1, 0]
+
+
+def test_grouping_by_seed_gives_one_band_of_three(client: TestClient, made: dict[str, Any]) -> None:
+    ids = ",".join(made["seeds"])
+    body = client.get("/api/groups", params={"ids": ids, "by": "seed", "metric": "val_acc"}).json()
+    (group,) = body["groups"]
+    assert group["n"] == 3 and group["band"]["n"] == [3, 3]
+    store = made["store"]
+    last = [store.epochs(i)[-1]["val_acc"] for i in made["seeds"]]
+    assert group["summary"]["mean"] == pytest.approx(sum(last) / 3)
+    assert 0.0 <= group["band"]["lo"][1] <= group["band"]["mean"][1] <= group["band"]["hi"][1] <= 1.0
+    by_opt = client.get("/api/groups", params={"by": "optim.name"}).json()
+    assert {g["label"]: g["n"] for g in by_opt["groups"]} == {"optim.name=adam": 3, "optim.name=sgd": 2}
+
+
+def test_interval_is_clipped_to_the_metric_range() -> None:
+    ci = mean_ci([0.99, 1.0, 0.9], 0.0, 1.0)
+    assert ci["hi"] == 1.0 and ci["lo"] < ci["mean"] < 1.0
+    wide = mean_ci([1.0, 2.0, 3.0], None, None)  # t(0.975, 2) = 4.303; sd = 1
+    assert wide["hi"] - wide["mean"] == pytest.approx(4.3027 / 3**0.5, rel=1e-4)
+
+
+def test_run_page_data_and_escaping_is_left_to_the_page(client: TestClient, made: dict[str, Any]) -> None:
+    run = client.get(f"/api/run/{made['evil']}").json()
+    assert run["name"] == EVIL and len(run["epochs"]) == 2
+    assert any(a["path"] == "config.yaml" for a in run["artifacts"])
+    page = client.get("/").text
+    assert EVIL not in page  # names arrive as JSON and are written with textContent
+    js = "".join(client.get(f"/static/{f}").text for f in ("dom.js", "runs.js", "groups.js", "studies.js", "run.js"))  # fmt: skip
+    assert "innerHTML" not in js and "insertAdjacentHTML" not in js
+
+
+def test_wrong_host_and_other_origins_are_refused(made: dict[str, Any]) -> None:
+    app = create_app(made["store"].root, host="127.0.0.1", port=8765)
+    ok = TestClient(app, base_url="http://127.0.0.1:8765")
+    assert ok.get("/api/runs").status_code == 200
+    assert "script-src 'self'" in ok.get("/").headers["content-security-policy"]
+    assert ok.get("/api/runs", headers={"host": "evil.example:8765"}).status_code == 400
+    assert ok.get("/api/runs", headers={"host": "127.0.0.1:9999"}).status_code == 400
+    cross = ok.get("/api/runs", headers={"origin": "http://evil.example"})
+    assert cross.status_code == 400
+    assert ok.get("/api/runs", headers={"sec-fetch-site": "cross-site"}).status_code == 400
+    assert ok.post("/api/report", json={"ids": ["x"]}, headers={"origin": "http://evil.example"}).status_code == 400  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/files/runs/{id}/..%2F..%2Ftrainlab.db", "/files/runs/{id}/../../trainlab.db",
+     "/files/runs/..%2F/trainlab.db", "/files/studies/{id}/%2Fetc%2Fpasswd"],
+)  # fmt: skip
+def test_artifact_paths_cannot_leave_the_store(client: TestClient, made: dict[str, Any], path: str) -> None:
+    resp = client.get(path.format(id=made["sgd"]))
+    assert resp.status_code in (400, 404)
+    assert b"SQLite" not in resp.content and b"root:" not in resp.content
+
+
+def test_artifact_inside_the_run_is_served(client: TestClient, made: dict[str, Any]) -> None:
+    resp = client.get(f"/files/runs/{made['sgd']}/config.yaml")
+    assert resp.status_code == 200 and b"plain-sgd" in resp.content
+
+
+def test_plotly_is_served_from_our_origin(client: TestClient) -> None:
+    resp = client.get("/vendor/plotly.min.js")
+    assert resp.status_code == 200 and len(resp.content) > 1_000_000
+    assert "cdn" not in client.get("/").text.lower()
+
+
+def test_cli_unknown_store_and_port_in_use_are_one_line_exit_2(
+    tmp_path: Path, made: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ui", "--store", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        assert main(["ui", "--store", str(made["store"].root), "--port", str(port)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"--port {port}" in err and "in use" in err and "\n" not in err
+
+
+def test_cli_without_the_extra_names_the_install_line(tmp_path: Path) -> None:
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, *a):\n"
+        "        if name.split('.')[0] in ('starlette', 'uvicorn', 'plotly'): raise ImportError(name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from trainlab.cli import main\n"
+        f"sys.exit(main(['ui', '--store', {str(tmp_path)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "pip install 'trainlab[ui]'" in done.stderr
