@@ -94,17 +94,19 @@ def check_models(checks: Checks, device: str, tiny: bool, only: set[str]) -> Non
         if only and m.name not in only:
             continue
         kind = m.kinds[0]
-        cpu_time: dict[str, float] = {}
-        if device != "cpu":
-            cpu_time["s"] = _epoch_seconds(_config(m.name, kind, "cpu", "adam", tiny))
+        cpu_s = None
+        if device != "cpu":  # the reference: the same model's CPU epoch (adam)
+            cpu_s = _epoch_seconds(_config(m.name, kind, "cpu", "adam", tiny))
         for optim in OPTIMIZERS:
 
-            def one(model: str = m.name, optim: str = optim, kind: str = kind) -> str:
+            def one(
+                model: str = m.name, optim: str = optim, kind: str = kind, cpu: float | None = None
+            ) -> str:
                 s = _epoch_seconds(_config(model, kind, device, optim, tiny))
-                vs = f"  cpu {cpu_time['s']:.3f} s ({cpu_time['s'] / s:.1f}x)" if cpu_time else ""
+                vs = f"  cpu {cpu:.3f} s ({cpu / s:.1f}x)" if cpu is not None else ""
                 return f"{device} {s:.3f} s/epoch{vs}"
 
-            checks.item(f"{m.name} x {optim}", one)
+            checks.item(f"{m.name} x {optim}", lambda f=one, c=cpu_s: f(cpu=c))
 
 
 def check_precision(checks: Checks, device: str, tiny: bool) -> None:
