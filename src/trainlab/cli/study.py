@@ -10,17 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from trainlab.cli.app import (
-    JsonOpt,
-    StoreOpt,
-    WorkersOpt,
-    app,
-    err,
-    fmt,
-    open_store,
-    print_json,
-    split_config,
-)
+from trainlab.cli.app import JsonOpt, StoreOpt, WorkersOpt, app, err, fmt, open_store, print_json
 
 if TYPE_CHECKING:
     from trainlab.studies import StudyResult
@@ -162,6 +152,7 @@ def grid(
     as_json: JsonOpt = False,
 ) -> None:
     """Any config fields varied over a grid x seeds, compared on test accuracy."""
+    from trainlab.cli.app import split_config
     from trainlab.config import load_config
     from trainlab.studies import run_grid
 
