@@ -50,7 +50,7 @@ def test_failed_and_diverged_runs_are_counted_not_fatal() -> None:
     study = store.open_study("failing", "grid", {})
     jobs = [
         Job("ok", tiny(seed=0)),
-        Job("no cuda", tiny(**{"train.device": "cuda"})),  # fails while preparing: no record
+        Job("no cuda", tiny(seed=2, **{"train.device": "cuda"})),  # fails preparing: no record
         Job("diverges", tiny(**DIVERGES)),
         Job("ok", tiny(seed=1)),
     ]

@@ -150,3 +150,23 @@ def test_ece_by_hand() -> None:
     assert count[9] == 3 and count[6] == 1  # 0.9 falls in the last bin, [0.9, 1.0]
     want = 0.75 * abs(2 / 3 - 0.9) + 0.25 * abs(0.0 - 0.6)
     assert expected_calibration_error(probs, labels, bins=10) == pytest.approx(want)
+
+
+def test_store_resumes_by_hash_when_only_execution_settings_changed(tmp_path: Path) -> None:
+    from trainlab.config import load_config
+    from trainlab.track.store import Store
+    from trainlab.train.experiment import run
+
+    store = Store(tmp_path)
+    base = ["data.name=moons", "data.options.n=200", "train.epochs=4"]
+    c = load_config(None, [*base, "train.checkpoint=every_epoch"])
+    with pytest.raises(KeyboardInterrupt):
+        run(c, store, [_Kill(2)])
+    (first,) = store.list_runs()
+    again = c.with_overrides(["train.eval_batch_size=64", "train.threads=1"])
+    assert again.hash() == c.hash()
+    resumed = run(again, store).record
+    assert resumed is not None and resumed.id == first.id and resumed.status == "finished"
+    assert len(store.epochs(first.id)) == 4
+    full = run(load_config(None, base)).summary
+    assert resumed.summary["test_loss"] == pytest.approx(full["test_loss"], abs=0.0)

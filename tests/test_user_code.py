@@ -15,6 +15,7 @@ from trainlab.cli import main
 from trainlab.config import load_config
 from trainlab.data import load
 from trainlab.errors import ConfigError, DataError
+from trainlab.inspect.target import from_run
 from trainlab.track.store import Store
 
 NET = """
@@ -75,6 +76,10 @@ def test_model_path_resolves_beside_the_yaml_and_is_stored_absolute(folder: Path
     import hashlib
 
     assert rec.env["model_sha256"] == hashlib.sha256((folder / "mynet.py").read_bytes()).hexdigest()
+    target = from_run(store, rec.id)  # rebuilt from the import path, weights from the checkpoint
+    assert type(target.model).__name__ == "Net"
+    assert next(target.model.parameters()).device == target.dataset.x_train.device
+    assert target.model.head.weight.tolist() == trainlab.run(cfg).model.head.weight.tolist()
 
 
 def test_model_options_and_a_factory_function(folder: Path) -> None:

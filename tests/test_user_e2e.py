@@ -44,7 +44,9 @@ def _fresh_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (work / "exp.yaml").write_text(YAML)
     (work / "space.yaml").write_text("optim.lr: {log_uniform: [1.0e-3, 1.0e-2], points: 2}\n")
     # Workers are fresh interpreters started in `work`: a relative PYTHONPATH must stay valid there.
-    paths = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths = [
+        str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+    ]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     monkeypatch.chdir(work)
     return work
@@ -70,7 +72,6 @@ def test_own_transformer_by_path_in_run_and_inspect_and_edit_makes_a_new_config(
     assert main(["inspect", "attention", "exp.yaml", *store]) == 0
     capsys.readouterr()
     _check_runs(tmp_path / "store", work, 1)  # the inspection reuses the run
-
 
     (work / "mynet.py").write_text(MYNET.replace("dim=8", "dim=12"))
     assert main(["run", "exp.yaml", "--json", *store]) == 0

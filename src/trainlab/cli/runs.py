@@ -11,18 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from trainlab.cli.app import (
-    JsonOpt,
-    StoreOpt,
-    app,
-    err,
-    fmt,
-    open_store,
-    out,
-    print_json,
-    print_table,
-    split_config,
-)
+from trainlab.cli.app import JsonOpt, StoreOpt, app, err, fmt, open_store, out, print_json
 from trainlab.config import flatten, load_config, parse_overrides
 from trainlab.errors import ConfigError, TrainlabError
 from trainlab.train.callbacks import Callback
@@ -88,6 +77,7 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Train and evaluate one experiment and record it in the store."""
+    from trainlab.cli.app import split_config
     from trainlab.train.experiment import run as run_experiment
 
     config, items = split_config(config, overrides)  # `trainlab run optim.lr=0.1`: no YAML
@@ -169,6 +159,8 @@ def runs_ls(
     as_json: JsonOpt = False,
 ) -> None:
     """List stored runs, newest first."""
+    from trainlab.cli.app import print_table
+
     records = open_store(store).list_runs(
         status=status, where=parse_overrides(where or []), limit=limit, study=study
     )
@@ -283,6 +275,7 @@ def runs_compare(run_ids: list[str], store: StoreOpt = None, as_json: JsonOpt = 
 @app.command()
 def models() -> None:
     """List the registered models and the data kinds and options they take."""
+    from trainlab.cli.app import print_table
     from trainlab.models import list_models
 
     rows = [
@@ -294,6 +287,7 @@ def models() -> None:
 @app.command()
 def datasets() -> None:
     """List the registered datasets: built-in (no download) and user-file loaders."""
+    from trainlab.cli.app import print_table
     from trainlab.data import list_datasets
 
     rows = [
