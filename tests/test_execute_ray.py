@@ -5,6 +5,7 @@ without Ray the error names the install command."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from trainlab.cli import main
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
 from trainlab.execute import ExecSettings, Job, execute, use
@@ -94,7 +96,15 @@ def test_a_killed_ray_worker_is_retried_with_nothing_lost_or_duplicated(local_ra
     assert hashes == Counter({j.hash for j in jobs})  # one row per config: none lost, none twice
 
 
-def test_missing_ray_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_ray_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    with pytest.raises(ConfigError, match=INSTALL.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(INSTALL)):
         connect(RAY)
+    args = ["study", "grid", "train.epochs=1", "--vary", "optim.lr=0.1,0.2", "--seeds", "1",
+            "--executor", "ray", "--store", str(tmp_path)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and INSTALL in err[0]
+    assert Store(tmp_path).list_runs() == [] and Store(tmp_path).list_studies() == []

@@ -12,7 +12,11 @@ from rich.table import Table
 
 from trainlab.cli.app import (
     DevicesOpt,
+    ExecutorOpt,
     JsonOpt,
+    RayAddressOpt,
+    RunCpusOpt,
+    RunGpusOpt,
     StoreOpt,
     VectorizeOpt,
     WorkersOpt,
@@ -58,6 +62,10 @@ def baselines(
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -66,7 +74,7 @@ def baselines(
     """logreg, MLP, CNN and GRU over seeds, beside the MNIST-1D paper's accuracies."""
     from trainlab.studies import run_baselines
 
-    with executing(vectorize, devices):
+    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = run_baselines(
             budget, seeds, _split(datasets), workers, open_store(store), name, record=record
         )
@@ -99,6 +107,10 @@ def optimizers(
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -107,7 +119,7 @@ def optimizers(
     """Optimizers and schedules, each tuned on the same learning-rate grid, then over seeds."""
     from trainlab.studies import run_optimizers
 
-    with executing(vectorize, devices):
+    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = run_optimizers(
             budget,
             seeds,
@@ -135,6 +147,10 @@ def regularization(
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -144,7 +160,7 @@ def regularization(
     from trainlab.studies import run_regularization
 
     chosen = _split(methods) if methods is not None else None
-    with executing(vectorize, devices):
+    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = run_regularization(
             budget, seeds, chosen, workers, open_store(store), name, record=record
         )
@@ -169,6 +185,10 @@ def grid(
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -183,7 +203,7 @@ def grid(
         items.insert(0, str(config))
         config = None
     base = load_config(config, items)
-    with executing(vectorize, devices):
+    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = run_grid(
             base, list(vary or []), seeds, workers, open_store(store), name, record=record
         )

@@ -78,12 +78,18 @@ def write_back(store: Store, study_id: str, job: Job, record: dict[str, Any]) ->
     return {**answer, "run_id": run.id}
 
 
-def connect(settings: ExecSettings) -> Any:
-    """The `ray` module, connected to `--ray-address` or to a local Ray on 127.0.0.1."""
+def require() -> Any:
+    """The `ray` module, or one line naming the install command (checked before a study opens)."""
     try:
         import ray
     except ImportError:
         raise ConfigError(f"--executor ray: Ray is not installed; {INSTALL}") from None
+    return ray
+
+
+def connect(settings: ExecSettings) -> Any:
+    """The `ray` module, connected to `--ray-address` or to a local Ray on 127.0.0.1."""
+    ray = require()
     if not ray.is_initialized():
         if settings.ray_address:
             ray.init(address=settings.ray_address, log_to_driver=False)
