@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e '.[dev,tensorboard,mlflow]'  # exports are tested
+	$(BIN)/python -m pip install -q -e '.[dev,tensorboard,mlflow,ray]'  # exports and Ray are tested
 	touch $(STAMP)
 
 demo: $(STAMP)

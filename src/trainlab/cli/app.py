@@ -37,6 +37,18 @@ DevicesOpt = Annotated[
     str | None,
     typer.Option(help="GPUs for the workers, in turn: cuda:0,cuda:1 or auto (default: none)"),
 ]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(help="local: this machine's pool | ray: Ray tasks (pip install 'trainlab[ray]')"),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option("--ray-address", help="Ray cluster to join (default: start a local Ray)"),
+]
+RunCpusOpt = Annotated[float, typer.Option("--run-cpus", help="CPUs per Ray task")]
+RunGpusOpt = Annotated[
+    float, typer.Option("--run-gpus", help="GPUs per Ray task (fractional: runs share a GPU)")
+]
 ReportOutOpt = Annotated[
     Path | None, typer.Option("--out", help="HTML file (default: <store>/report.html)")
 ]
@@ -51,11 +63,25 @@ def open_store(path: Path | None) -> Any:
     return Store(path)
 
 
-def executing(vectorize: str, devices: str | None) -> Any:
+def executing(
+    vectorize: str,
+    devices: str | None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    run_cpus: float = 1.0,
+    run_gpus: float = 0.0,
+) -> Any:
     """The context in which studies run with these execution options (`trainlab.execute`)."""
     from trainlab.execute import ExecSettings, parse_devices, use
 
-    return use(ExecSettings(vectorize=vectorize, devices=parse_devices(devices)))
+    if executor == "ray":
+        from trainlab.execute.ray import require
+
+        require()  # before any study is opened
+    settings = ExecSettings(
+        executor, vectorize, parse_devices(devices), ray_address, run_cpus, run_gpus
+    )
+    return use(settings)
 
 
 def print_json(obj: Any) -> None:

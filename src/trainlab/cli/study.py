@@ -12,7 +12,11 @@ from rich.table import Table
 
 from trainlab.cli.app import (
     DevicesOpt,
+    ExecutorOpt,
     JsonOpt,
+    RayAddressOpt,
+    RunCpusOpt,
+    RunGpusOpt,
     StoreOpt,
     VectorizeOpt,
     WorkersOpt,
@@ -59,6 +63,10 @@ def baselines(
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -67,7 +75,7 @@ def baselines(
     """logreg, MLP, CNN and GRU over seeds, beside the MNIST-1D paper's accuracies."""
     from trainlab.studies import run_baselines
 
-    with executing(vectorize, devices):
+    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = run_baselines(
             budget, seeds, _split(datasets), workers, open_store(store), name, record=record
         )
@@ -100,6 +108,10 @@ def optimizers(
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -108,7 +120,7 @@ def optimizers(
     """Optimizers and schedules, each tuned on the same learning-rate grid, then over seeds."""
     from trainlab.studies import run_optimizers
 
-    with executing(vectorize, devices):
+    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = run_optimizers(
             budget,
             seeds,
@@ -136,6 +148,10 @@ def regularization(
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -145,7 +161,7 @@ def regularization(
     from trainlab.studies import run_regularization
 
     chosen = _split(methods) if methods is not None else None
-    with executing(vectorize, devices):
+    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = run_regularization(
             budget, seeds, chosen, workers, open_store(store), name, record=record
         )
@@ -170,6 +186,10 @@ def grid(
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
     store: StoreOpt = None,
@@ -181,7 +201,7 @@ def grid(
 
     config, items = split_config(config, overrides)
     base = load_config(config, items)
-    with executing(vectorize, devices):
+    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = run_grid(
             base, list(vary or []), seeds, workers, open_store(store), name, record=record
         )

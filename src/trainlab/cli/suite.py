@@ -9,8 +9,12 @@ from rich.table import Table
 
 from trainlab.cli.app import (
     DevicesOpt,
+    ExecutorOpt,
     JsonOpt,
+    RayAddressOpt,
     ReportOutOpt,
+    RunCpusOpt,
+    RunGpusOpt,
     StoreOpt,
     VectorizeOpt,
     WorkersOpt,
@@ -32,6 +36,10 @@ def suite(
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     out: ReportOutOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -40,7 +48,7 @@ def suite(
     inspection, then write one HTML report. Rerunning resumes: finished runs are reused."""
     from trainlab.suite import STEPS, run_suite
 
-    with executing(vectorize, devices):
+    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = run_suite(budget, open_store(store), workers, out, tuple(only or STEPS), err)
     if as_json:
         print_json(result.to_json())

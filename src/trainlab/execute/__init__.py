@@ -1,6 +1,6 @@
 """Where runs execute: `execute(store, study_id, jobs)` runs a study's jobs on the warm local pool
-(`pool`), the seeds of one config as one vectorized model (`vectorized`), and links every run
-to the study; `settings.use(ExecSettings(...))` chooses how.
+(`pool`), the seeds of one config as one vectorized model (`vectorized`), or as Ray tasks
+(`ray`, the optional extra), and links every run to the study; `settings.use(ExecSettings(...))` chooses how.
 
 Importing this package does not import torch: a worker process starts fast.
 """

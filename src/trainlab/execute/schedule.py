@@ -1,9 +1,10 @@
 """`execute`: the one entry every study uses. It skips jobs whose config hash already finished
 (or diverged) in the store, so a rerun resumes; groups the seeds of one config into vectorized
-units; runs the units on the warm local pool; links every run to the study.
+units; runs the units on the warm local pool or as Ray tasks; links every run to the study.
 
 Jobs with the same config hash run once and share the run. A failed run or a dead worker is
-counted, never fatal.
+counted, never fatal. Only this process and its local workers write the store: a Ray task trains
+into a store of its own and sends its records back here.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def execute(
 ) -> list[Outcome]:
     """Run `jobs` (skipping those already done), link each run to the study, one Outcome per job.
     With `record`, every run that trains here carries the flight recorder at that step interval.
-    `settings` (default: the innermost `settings.use(...)`) choose vectorized seeds and devices. Order of the result = order of jobs.
+    `settings` (default: the innermost `settings.use(...)`) choose the executor, vectorized seeds
+    and devices. Order of the result = order of jobs.
     """
     s = settings or current()
     if workers is None and s.devices:
@@ -69,7 +71,11 @@ def execute(
             if progress:
                 progress(by_hash[job.hash], len(by_hash), total)
 
-    if units:
+    if units and s.executor == "ray":
+        from trainlab.execute.ray import run_ray
+
+        run_ray(store, study_id, units, s, done)
+    elif units:
         from trainlab.execute.pool import run_local
 
         run_local(store, study_id, units, workers, s.devices, done)

@@ -1,5 +1,5 @@
 """How runs execute, set once by the CLI (`with use(ExecSettings(...))`) or passed to `execute`:
-vectorized seeds, and the GPUs the local workers use."""
+the executor (local pool or Ray), vectorized seeds, GPUs for the workers, Ray resources."""
 
 from __future__ import annotations
 
@@ -10,15 +10,26 @@ from dataclasses import dataclass
 
 from trainlab.errors import ConfigError
 
+EXECUTORS = ("local", "ray")
 VECTORIZE = ("auto", "off")
 
 
 @dataclass(frozen=True)
 class ExecSettings:
+    executor: str = "local"  # local: this machine's warm pool | ray: Ray tasks
     vectorize: str = "auto"  # auto: the seeds of one config train as one vmapped model | off
     devices: tuple[str, ...] = ()  # CUDA devices, one per worker in turn ("cuda:0", "cuda:1")
+    ray_address: str | None = None  # None: start a local Ray on 127.0.0.1
+    run_cpus: float = 1.0  # CPUs each Ray task reserves
+    run_gpus: float = 0.0  # GPUs each Ray task reserves (fractional: several runs per GPU)
 
     def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"--executor {self.executor!r}: choose one of local, ray")
+        if self.run_cpus <= 0:
+            raise ConfigError(f"--run-cpus {self.run_cpus}: must be > 0")
+        if self.run_gpus < 0:
+            raise ConfigError(f"--run-gpus {self.run_gpus}: must be >= 0")
         if self.vectorize not in VECTORIZE:
             raise ConfigError(f"--vectorize {self.vectorize!r}: choose one of auto, off")
         for d in self.devices:
