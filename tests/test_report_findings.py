@@ -57,7 +57,9 @@ def _runs(store: Store, n: int) -> list[str]:
         record = store.create_run(cfg, {"python": "3"})
         for epoch in (1, 2):
             acc = 0.5 + 0.1 * epoch + 0.01 * i
-            store.log_epoch(record.id, epoch, {"epoch": epoch, "val_acc": acc, "val_loss": 1 / epoch})
+            store.log_epoch(
+                record.id, epoch, {"epoch": epoch, "val_acc": acc, "val_loss": 1 / epoch}
+            )
         store.finish_run(record.id, "finished", {"test_acc": 0.6 + 0.01 * i, "val_acc": acc})
         ids.append(record.id)
     return ids
@@ -79,7 +81,7 @@ def test_all_groups_standalone_runs_one_table_and_one_figure_per_group(tmp_path:
     assert len(chosen.groups[1].compare.rows) == 11  # type: ignore[union-attr]
     by_seed = build_report(store, select(store, everything=True), group_by="seed")
     assert len(by_seed.groups[0].sections) == 12
-    with pytest.raises(ConfigError, match="--group-by 'optim.nope'"):
+    with pytest.raises(ConfigError, match=r"--group-by 'optim\.nope'"):
         build_report(store, select(store, everything=True), group_by="optim.nope")
     medians = [p for s in group.sections for p in s.paragraphs]
     assert any("test_acc over 6 finished runs: median" in p for p in medians)
