@@ -117,6 +117,8 @@ def test_ctrl_c_prints_one_resume_line_and_exits_130(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("interrupted: 0 trial(s) finished")
+    assert len(lines) == 1 and lines[0].startswith(
+        "interrupted: 0 trial(s) finished by this command"
+    )
     assert "resume with: trainlab search run" in lines[0] and "--method grid" in lines[0]
     assert stdout == ""
