@@ -45,6 +45,7 @@ def test_suite_bad_input_is_one_line_exit_2(
     assert Store().list_runs() == [] and Store().list_studies() == []
 
 
+@pytest.mark.slow  # a search + confirmation of the mnist1d CNN and the report: ~15 s quiet
 def test_suite_search_confirms_its_top_trials_on_fresh_seeds(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
