@@ -37,7 +37,9 @@ def base(**over: Any) -> RunConfig:
 
 
 @pytest.mark.parametrize("early_stopping", [None, 1])
-def test_reported_test_acc_belongs_to_the_weights_the_objective_scored(early_stopping: int | None) -> None:
+def test_reported_test_acc_belongs_to_the_weights_the_objective_scored(
+    early_stopping: int | None,
+) -> None:
     store = Store()
     cfg = base(**{"train.early_stopping": early_stopping})
     result = run_search(cfg, parse_space(SPACE), SearchSettings("grid"), store)
@@ -80,7 +82,7 @@ def test_confirm_reruns_the_top_trials_on_fresh_seeds_and_chooses_on_mean_valida
 def test_bounded_interval_stays_inside_zero_one() -> None:
     mean, lo, hi = bounded_interval([1.0, 1.0, 0.9])
     assert mean == pytest.approx(0.9666667) and hi == 1.0 and lo < mean
-    assert bounded_interval([0.0, 0.05]) [1] == 0.0
+    assert bounded_interval([0.0, 0.05])[1] == 0.0
     assert bounded_interval([0.5]) == (0.5, 0.5, 0.5)
 
 
@@ -115,6 +117,8 @@ def test_ctrl_c_prints_one_resume_line_and_exits_130(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("interrupted: 0 trial(s) finished")
+    assert len(lines) == 1 and lines[0].startswith(
+        "interrupted: 0 trial(s) finished by this command"
+    )
     assert "resume with: trainlab search run" in lines[0] and "--method grid" in lines[0]
     assert stdout == ""

@@ -43,3 +43,23 @@ def test_suite_bad_input_is_one_line_exit_2(
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
     assert Store().list_runs() == [] and Store().list_studies() == []
+
+
+@pytest.mark.slow  # a search + confirmation of the mnist1d CNN and the report: ~15 s quiet
+def test_suite_search_confirms_its_top_trials_on_fresh_seeds(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trainlab import suite as suite_module
+
+    monkeypatch.setitem(suite_module.SEARCH_BUDGET, "quick", (3, 1))
+    monkeypatch.setitem(suite_module.SEARCH_CONFIRM, "quick", (2, 2))
+    assert main(["suite", "--only", "search", "--workers", "1", "--json"]) == 0
+    (step,) = json.loads(capsys.readouterr().out)["steps"]
+    store = Store()
+    links = store.study_links(step["study_ids"][0], role="confirm")
+    assert len(links) == 4 and {link.run.seed for link in links} == {1000, 1001}
+    summary = store.get_study(step["study_ids"][0]).summary
+    assert summary["data"]["winner"] in {int(link.variant.split("-")[1]) for link in links}
+    lo, hi = summary["data"]["test_interval"][1:]
+    assert 0.0 <= lo <= hi <= 1.0
+    assert summary["answers"][0].startswith("best on validation (mean val_acc over 2 fresh seeds")

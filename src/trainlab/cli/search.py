@@ -111,8 +111,8 @@ def search_run(
     except KeyboardInterrupt:
         done = sum(t.state in ("COMPLETE", "PRUNED", "FAIL") for t in seen)
         err.print(
-            f"interrupted: {done} trial(s) finished and stored, the running trial (or "
-            f"confirmation run) was interrupted; resume with: {resume_command()}",
+            f"interrupted: {done} trial(s) finished by this command (stored), the running trial "
+            f"or confirmation run was interrupted; resume with: {resume_command()}",
             soft_wrap=True,
             highlight=False,
         )

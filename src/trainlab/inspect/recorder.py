@@ -9,6 +9,7 @@ recorded forward (an absolute threshold would call a whole small-scale layer dea
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -145,7 +146,7 @@ class Recorder(Callback):
         self._fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)  # the fused path skips submodule hooks
         for name, module in self._modules.items():
-            self._handles.extend(_tap(module, lambda x, n=name: self._observe(n, x)))
+            self._handles.extend(_tap(module, functools.partial(self._observe, name)))
 
     def _disarm(self) -> None:
         for handle in self._handles:

@@ -345,10 +345,16 @@ class _Builder:
             if image is not None:
                 caption = (
                     "Validation loss and accuracy per epoch of every run in the group"
-                    + ("; thin lines: runs, black: their per-epoch median." if len(members) > 8 else ".")
+                    + (
+                        "; thin lines: runs, black: their per-epoch median."
+                        if len(members) > 8
+                        else "."
+                    )
                     + " Give a run's id to `trainlab report` for its own section."
                 )
-                section.figures.append(self.num.figure(f"Learning curves of {label}", caption, image))
+                section.figures.append(
+                    self.num.figure(f"Learning curves of {label}", caption, image)
+                )
             group.sections.append(section)
         return group
 

@@ -108,8 +108,8 @@ def group_curves(
             median = [
                 float(np.median([p[j][1] for p in lines if len(p) > j])) for j in range(length)
             ]
-            xs = [next(p[j][0] for p in lines if len(p) > j) for j in range(length)]
-            ax.plot(xs, median, color="black", lw=1.6, label=f"median of {len(lines)} runs")
+            steps = [next(p[j][0] for p in lines if len(p) > j) for j in range(length)]
+            ax.plot(steps, median, color="black", lw=1.6, label=f"median of {len(lines)} runs")
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.xaxis.get_major_locator().set_params(integer=True)

@@ -49,7 +49,9 @@ def confirm_seeds(base_seed: int, n: int) -> list[int]:
     return [base_seed + SEED_OFFSET + j for j in range(n)]
 
 
-def bounded_interval(values: Sequence[float], lo: float = 0.0, hi: float = 1.0) -> tuple[float, float, float]:
+def bounded_interval(
+    values: Sequence[float], lo: float = 0.0, hi: float = 1.0
+) -> tuple[float, float, float]:
     """(mean, low, high): a 95% t-interval of the mean, clipped to the metric's range [lo, hi].
     One value gives a zero-width interval."""
     n = len(values)
@@ -94,7 +96,11 @@ def run_confirm(
                 c.values.append(float(scored[metric]))
                 c.test_acc.append(float(record.summary["test_acc"]))
             if progress is not None:
-                shown = f"{c.values[-1]:.4f}" if c.values and record.status == "finished" else record.status
+                shown = (
+                    f"{c.values[-1]:.4f}"
+                    if c.values and record.status == "finished"
+                    else record.status
+                )
                 progress(f"confirm trial {number} seed {seed}: {metric} {shown}")
         out.append(c)
     return out

@@ -20,8 +20,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError, TrainlabError
-from trainlab.search.objective import EPOCH_METRICS
 from trainlab.search.confirm import confirm_seeds, run_confirm
+from trainlab.search.objective import EPOCH_METRICS
 from trainlab.search.results import SearchResult, TrialRecord, collect, top_trials, write_results
 from trainlab.search.samplers import PRUNERS, check_method
 from trainlab.search.space import SearchSpace
