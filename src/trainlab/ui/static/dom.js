@@ -11,7 +11,7 @@ TL.el = function (tag, attrs, ...kids) {
     else if (k === "class") node.className = v;
     else node.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === null || kid === undefined || kid === false) continue;
     node.appendChild(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -86,8 +86,8 @@ TL.plotConfig = {
 };
 TL.layout = function (extra) {
   return Object.assign({
-    margin: { l: 55, r: 15, t: 30, b: 45 }, font: { size: 12 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
-    legend: { orientation: "h", y: -0.2 }, hovermode: "closest",
+    margin: { l: 55, r: 15, t: 10, b: 45 }, font: { size: 12 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, hovermode: "closest",
   }, extra || {});
 };
 TL.plot = function (node, traces, layout) {
