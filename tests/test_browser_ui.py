@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,18 +68,28 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     )
     assert trainer.stdout is not None
     trainer.stdout.readline()  # its first epoch is stored: the run is live
+    with serve(Path(root)) as url:
+        yield {**made, "url": url}
+    trainer.terminate()
+    trainer.wait(timeout=30)
+
+
+@contextmanager
+def serve(root: Path) -> Iterator[str]:
+    """`trainlab ui` on a free port over `root`; yields its URL."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "trainlab", "ui", "--store", root, "--port", "0"],
+        [sys.executable, "-m", "trainlab", "ui", "--store", str(root), "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert server.stdout is not None
     url = server.stdout.readline().strip()
     assert url.startswith("http://127.0.0.1:")
-    yield {**made, "url": url}
-    for proc in (server, trainer):
-        proc.terminate()
-        proc.wait(timeout=30)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 class Watched:
@@ -125,7 +136,9 @@ def shoot(w: Watched, name: str) -> None:
     w.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def test_dashboard_live_curves_groups_filter_and_escaping(browser: Any, served: dict[str, Any]) -> None:
+def test_dashboard_live_curves_groups_filter_and_escaping(
+    browser: Any, served: dict[str, Any]
+) -> None:
     url = served["url"]
     w = Watched(browser, 1280, 900)
     page = w.page
@@ -199,3 +212,39 @@ def test_dashboard_live_curves_groups_filter_and_escaping(browser: Any, served: 
         assert seen.problems == []
         assert seen.dialogs == []
         assert [u for u in seen.requests if not u.startswith(url.rstrip("/"))] == []
+
+
+def test_studies_search_and_inspection_pages(browser: Any, tmp_path: Path) -> None:
+    from test_report import build_store
+
+    made = build_store(tmp_path / "store")
+    with serve(made["store"].root) as url:
+        w = Watched(browser, 1280, 900)
+        page = w.page
+        page.goto(url + "#/studies")
+        page.wait_for_selector("#main table tbody tr")
+        assert page.locator("#main table tbody tr").count() == 2  # the search and the inspection
+        page.goto(url + f"#/study/{made['search']}")
+        page.wait_for_selector("#history .main-svg")
+        page.wait_for_selector("svg.parcoords path", state="attached")
+        lines = page.evaluate(
+            "[...document.querySelectorAll('svg.parcoords path')].map(p => p.dataset.run)"
+        )
+        assert len(lines) == 2 and all(lines)
+        assert page.text_content("#progress").startswith("2 / 2 runs done")
+        page.locator("svg.parcoords path").first.click(force=True)
+        until(page, "location.hash.startsWith('#/run/')")
+        page.wait_for_selector("#run-loss .main-svg")
+        page.goto(url + f"#/study/{made['inspection']}")
+        page.wait_for_selector("figure img")
+        until(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        shoot(w, "ui-inspection-desktop.png")
+        page.goto(url + f"#/study/{made['search']}")
+        page.wait_for_selector("svg.parcoords path", state="attached")
+        shoot(w, "ui-search-desktop.png")
+        page.goto(url + f"#/run/{made['recorded'].id}")
+        page.wait_for_selector("#main h2 >> text=Flight record")
+        shoot(w, "ui-run-recorded-desktop.png")
+        w.close()
+        assert w.problems == []
+        assert [u for u in w.requests if not u.startswith(url.rstrip("/"))] == []

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from trainlab.track.store import Store
@@ -26,6 +27,7 @@ run_grid(base, ["optim.name=sgd,adam"], seeds=2, workers=2, store=Store(sys.argv
 """
 
 
+@pytest.mark.slow  # two worker processes start torch: ~20 s alone, minutes on a loaded machine
 def test_reads_while_a_two_worker_study_writes(tmp_path: Path) -> None:
     root = tmp_path / "store"
     Store(root).close()  # the UI serves an existing store; the study then writes into it
