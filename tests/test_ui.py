@@ -216,3 +216,17 @@ def test_cli_without_the_extra_names_the_install_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "pip install 'trainlab[ui]'" in done.stderr
+
+
+def test_report_of_a_selection_writes_the_static_report(
+    client: TestClient, made: dict[str, Any]
+) -> None:
+    resp = client.post("/api/report", json={"ids": [made["sgd"], made["evil"]]})
+    assert resp.status_code == 200, resp.text
+    path = Path(resp.json()["path"])
+    assert path.parent == made["store"].root / "reports"
+    html = path.read_text(encoding="utf-8")
+    assert "plain-sgd" in html and EVIL not in html  # escaped by the report
+    served = client.get(resp.json()["url"])
+    assert served.status_code == 200 and b"plain-sgd" in served.content
+    assert client.post("/api/report", json={"ids": []}).status_code == 400

@@ -72,7 +72,8 @@ TL.table = function (columns, rows, numeric) {
   const head = TL.el("tr", {}, columns.map((c, i) => TL.el("th", { class: numeric && numeric[i] ? "num" : "" }, c)));
   const body = rows.map((r) => TL.el("tr", {}, r.map((v, i) =>
     TL.el("td", { class: typeof v === "number" ? "num" : "" }, v instanceof Node ? v : TL.fmt(v)))));
-  return TL.el("div", { class: "scroll" }, TL.el("table", {}, TL.el("thead", {}, head), TL.el("tbody", {}, body)));
+  const table = TL.el("table", { class: columns.length <= 2 ? "kv" : "" }, TL.el("thead", {}, head), TL.el("tbody", {}, body));
+  return TL.el("div", { class: "scroll" }, table);
 };
 
 /* Plotly: every chart exports as PNG (camera button) and SVG (the added button). */
