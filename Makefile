@@ -15,11 +15,13 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e '.[dev,tensorboard,mlflow,ray]'  # exports and Ray are tested
+	$(BIN)/python -m pip install -q -e '.[dev,tensorboard,mlflow,ray,ui]'  # exports, Ray and the dashboard are tested
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/trainlab suite --budget quick
+	@echo "report: $(CURDIR)/trainlab-runs/report.html"
+	@echo "browse the store live: $(BIN)/trainlab ui --store trainlab-runs   (then open http://127.0.0.1:8765/)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments
@@ -33,8 +35,9 @@ test: lint
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
+# Playwright drives Debian's chromium (/usr/bin/chromium; no browser download).
 test-browser: $(STAMP)
-	$(BIN)/pytest -m browser $(PYTEST_ARGS)
+	$(BIN)/pytest -m browser -n 0 $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow -n 2 $(PYTEST_ARGS)
@@ -42,6 +45,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/loop_overhead.py
 	$(BIN)/python benchmarks/recorder_overhead.py
+	$(BIN)/python benchmarks/ui_latency.py
 
 clean:
 	rm -rf $(VENV) trainlab-runs .pytest_cache .mypy_cache .ruff_cache

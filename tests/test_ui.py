@@ -58,7 +58,7 @@ def client(made: dict[str, Any]) -> TestClient:
 def test_filter_parses_and_or_parentheses_to_parameters() -> None:
     sql = parse("model.name=cnn and (val_acc>0.9 or status=finished)")
     assert sql.params == ["cnn", 0.9, "finished"]
-    assert "json_extract(config, '$.\"model\".\"name\"')" in sql.where
+    assert 'json_extract(config, \'$."model"."name"\')' in sql.where
     assert " OR " in sql.where and " AND " in sql.where
     assert parse("").where == "1"
 
@@ -80,7 +80,9 @@ def test_malformed_filter_is_one_line_naming_the_problem(text: str, words: str) 
     assert words in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_runs_filter_narrows_and_sorts_with_paging(client: TestClient, made: dict[str, Any]) -> None:
+def test_runs_filter_narrows_and_sorts_with_paging(
+    client: TestClient, made: dict[str, Any]
+) -> None:
     every = client.get("/api/runs").json()
     assert every["total"] == 5
     adam = client.get("/api/runs", params={"q": "optim.name=adam and status=finished"}).json()
@@ -119,9 +121,14 @@ def test_grouping_by_seed_gives_one_band_of_three(client: TestClient, made: dict
     store = made["store"]
     last = [store.epochs(i)[-1]["val_acc"] for i in made["seeds"]]
     assert group["summary"]["mean"] == pytest.approx(sum(last) / 3)
-    assert 0.0 <= group["band"]["lo"][1] <= group["band"]["mean"][1] <= group["band"]["hi"][1] <= 1.0
+    assert (
+        0.0 <= group["band"]["lo"][1] <= group["band"]["mean"][1] <= group["band"]["hi"][1] <= 1.0
+    )
     by_opt = client.get("/api/groups", params={"by": "optim.name"}).json()
-    assert {g["label"]: g["n"] for g in by_opt["groups"]} == {"optim.name=adam": 3, "optim.name=sgd": 2}
+    assert {g["label"]: g["n"] for g in by_opt["groups"]} == {
+        "optim.name=adam": 3,
+        "optim.name=sgd": 2,
+    }
 
 
 def test_interval_is_clipped_to_the_metric_range() -> None:
@@ -131,7 +138,9 @@ def test_interval_is_clipped_to_the_metric_range() -> None:
     assert wide["hi"] - wide["mean"] == pytest.approx(4.3027 / 3**0.5, rel=1e-4)
 
 
-def test_run_page_data_and_escaping_is_left_to_the_page(client: TestClient, made: dict[str, Any]) -> None:
+def test_run_page_data_and_escaping_is_left_to_the_page(
+    client: TestClient, made: dict[str, Any]
+) -> None:
     run = client.get(f"/api/run/{made['evil']}").json()
     assert run["name"] == EVIL and len(run["epochs"]) == 2
     assert any(a["path"] == "config.yaml" for a in run["artifacts"])
@@ -159,7 +168,9 @@ def test_wrong_host_and_other_origins_are_refused(made: dict[str, Any]) -> None:
     ["/files/runs/{id}/..%2F..%2Ftrainlab.db", "/files/runs/{id}/../../trainlab.db",
      "/files/runs/..%2F/trainlab.db", "/files/studies/{id}/%2Fetc%2Fpasswd"],
 )  # fmt: skip
-def test_artifact_paths_cannot_leave_the_store(client: TestClient, made: dict[str, Any], path: str) -> None:
+def test_artifact_paths_cannot_leave_the_store(
+    client: TestClient, made: dict[str, Any], path: str
+) -> None:
     resp = client.get(path.format(id=made["sgd"]))
     assert resp.status_code in (400, 404)
     assert b"SQLite" not in resp.content and b"root:" not in resp.content
@@ -200,6 +211,22 @@ def test_cli_without_the_extra_names_the_install_line(tmp_path: Path) -> None:
         "from trainlab.cli import main\n"
         f"sys.exit(main(['ui', '--store', {str(tmp_path)!r}]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", blocker], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "pip install 'trainlab[ui]'" in done.stderr
+
+
+def test_report_of_a_selection_writes_the_static_report(
+    client: TestClient, made: dict[str, Any]
+) -> None:
+    resp = client.post("/api/report", json={"ids": [made["sgd"], made["evil"]]})
+    assert resp.status_code == 200, resp.text
+    path = Path(resp.json()["path"])
+    assert path.parent == made["store"].root / "reports"
+    html = path.read_text(encoding="utf-8")
+    assert "plain-sgd" in html and EVIL not in html  # escaped by the report
+    served = client.get(resp.json()["url"])
+    assert served.status_code == 200 and b"plain-sgd" in served.content
+    assert client.post("/api/report", json={"ids": []}).status_code == 400

@@ -70,7 +70,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise QueryError(f"filter: cannot read {text[pos:pos + 12]!r} (unclosed quote?)")
+            raise QueryError(f"filter: cannot read {text[pos : pos + 12]!r} (unclosed quote?)")
         kind = m.lastgroup or ""
         tokens.append((kind, m.group(kind)))
         pos = m.end()

@@ -135,7 +135,9 @@ def run(reader: Reader, ref: str) -> dict[str, Any]:
         "summary": json.loads(summary),
         "error": error,
         "epochs": epochs,
-        "studies": [dict(zip(("id", "name", "kind", "variant", "role"), s, strict=True)) for s in linked],  # fmt: skip
+        "studies": [
+            dict(zip(("id", "name", "kind", "variant", "role"), s, strict=True)) for s in linked
+        ],
         "artifacts": [
             {"path": str(p.relative_to(base)), "bytes": p.stat().st_size}
             for p in files[:ARTIFACT_LIMIT]

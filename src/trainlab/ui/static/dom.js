@@ -11,7 +11,7 @@ TL.el = function (tag, attrs, ...kids) {
     else if (k === "class") node.className = v;
     else node.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === null || kid === undefined || kid === false) continue;
     node.appendChild(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -72,7 +72,8 @@ TL.table = function (columns, rows, numeric) {
   const head = TL.el("tr", {}, columns.map((c, i) => TL.el("th", { class: numeric && numeric[i] ? "num" : "" }, c)));
   const body = rows.map((r) => TL.el("tr", {}, r.map((v, i) =>
     TL.el("td", { class: typeof v === "number" ? "num" : "" }, v instanceof Node ? v : TL.fmt(v)))));
-  return TL.el("div", { class: "scroll" }, TL.el("table", {}, TL.el("thead", {}, head), TL.el("tbody", {}, body)));
+  const table = TL.el("table", { class: columns.length <= 2 ? "kv" : "" }, TL.el("thead", {}, head), TL.el("tbody", {}, body));
+  return TL.el("div", { class: "scroll" }, table);
 };
 
 /* Plotly: every chart exports as PNG (camera button) and SVG (the added button). */
@@ -86,8 +87,8 @@ TL.plotConfig = {
 };
 TL.layout = function (extra) {
   return Object.assign({
-    margin: { l: 55, r: 15, t: 30, b: 45 }, font: { size: 12 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
-    legend: { orientation: "h", y: -0.2 }, hovermode: "closest",
+    margin: { l: 55, r: 15, t: 10, b: 45 }, font: { size: 12 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, hovermode: "closest",
   }, extra || {});
 };
 TL.plot = function (node, traces, layout) {

@@ -75,6 +75,13 @@ TL.search = async function (node, id) {
   node.replaceChildren(TL.el("h2", {}, "Optimisation history"), hist,
     TL.el("h2", {}, "Parallel coordinates"), TL.el("p", { class: "muted" }, "each line is a trial; click one to open its run"),
     TL.parcoords(done, s.params, s.metric), TL.el("h2", {}, "Importances"), imp);
+  const svgNode = node.querySelector("svg.parcoords");
+  svgNode.before(TL.el("button", { on: { click: () => {
+    const blob = new Blob([new XMLSerializer().serializeToString(svgNode)], { type: "image/svg+xml" });
+    const a = TL.el("a", { href: URL.createObjectURL(blob), download: "parallel-coordinates.svg" });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  } } }, "Download SVG"));
   const max = s.direction === "maximize";
   let best = null;
   const bestLine = done.map((t) => (best = best === null ? t.value : max ? Math.max(best, t.value) : Math.min(best, t.value)));
@@ -87,7 +94,7 @@ TL.search = async function (node, id) {
   const names = Object.keys(s.importances || {});
   if (names.length) TL.plot(imp, [{ type: "bar", orientation: "h", x: names.map((n) => s.importances[n]), y: names,
     marker: { color: TL.color(0) } }], { margin: { l: 120, r: 15, t: 10, b: 40 }, xaxis: { title: { text: "importance" } } });
-  else imp.replaceChildren(TL.el("p", { class: "muted" }, "importances need at least two complete trials that vary a parameter"));
+  else imp.replaceWith(TL.el("p", { class: "muted" }, "no importances stored: they need complete trials that vary at least two parameters"));
 };
 
 /* Parallel coordinates drawn as SVG (plotly's parcoords needs eval, which our CSP forbids). */
@@ -98,7 +105,8 @@ TL.parcoords = function (trials, params, metric) {
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.setAttribute("class", "parcoords");
-  svg.setAttribute("width", "100%");
+  svg.setAttribute("width", W);
+  svg.setAttribute("height", H);
   const value = (t, a) => (a === metric ? t.value : t.params[a]);
   const scales = axes.map((a) => {
     const vals = trials.map((t) => value(t, a));
