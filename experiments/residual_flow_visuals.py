@@ -4,7 +4,7 @@ activation std at initialisation for Xavier vs Kaiming; then the same analysis o
 residual net (any module whose blocks have a `branch` and a `shortcut`).
 
 Run: `python experiments/residual_flow_visuals.py [--full] [--depth 20] [--epochs N]`: by default
-the quick budget (width 8, 6 epochs; about a minute on 2 cores), `--full` the paper-size one
+the quick budget (width 8, 6 epochs, your net 3; 1-2 minutes on 2 cores), `--full` the paper-size one
 (width 16, 20 epochs, depths 8 and 56 trained too). Rerunning reuses finished runs.
 """
 
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         results = [residual_study(base, store, budget)]
         bar.advance()
         bar.doing("train + inspect a user's residual net")
-        own = from_config(base, store, model=OwnNet(8 if not a.full else 16))
+        own_cfg = base.with_overrides({"train.epochs": a.epochs or (20 if a.full else 3)})
+        own = from_config(own_cfg, store, model=OwnNet(16 if a.full else 8))
         results.append(inspect_residual(own, store, budget))
         bar.advance()
     for result in results:
