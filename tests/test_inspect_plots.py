@@ -152,3 +152,15 @@ def test_flow_figures_render(tmp_path: Path) -> None:
     _render(pl.plot_landscape_1d({"resnet": (a, a**2 + 0.1)}), tmp_path)
     _render(pl.plot_landscape_2d({"resnet": (a, a, np.add.outer(a**2, a**2) + 0.1)}), tmp_path)
     _render(pl.plot_init_std({"mlp xavier": [1.0, 0.5], "mlp kaiming": [1.0, 1.0]}), tmp_path)
+
+
+def test_1d_feature_maps_tick_only_the_outer_panels() -> None:
+    """Ticks on every one of k x channels panels were most of the drawing time: one y scale per
+    row (first channel column) and one x scale per column (bottom row) are labelled."""
+    maps = RNG.normal(size=(3, 6, 20))
+    fig = pf.plot_feature_maps(RNG.normal(size=(3, 1, 20)), maps, "features.block1", 1)
+    grid = np.array(fig.axes).reshape(3, 7)  # rows: inputs; columns: the input, then 6 channels
+    assert all(len(ax.get_yticks()) > 0 for ax in grid[:, 1])
+    assert all(len(ax.get_yticks()) == 0 for ax in grid[:, 2:].flat)
+    assert all(len(ax.get_xticks()) > 0 for ax in grid[-1, :])
+    assert all(len(ax.get_xticks()) == 0 for ax in grid[:-1, 1:].flat)
