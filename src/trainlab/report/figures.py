@@ -113,8 +113,15 @@ def group_curves(
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.xaxis.get_major_locator().set_params(integer=True)
-        if ax.lines:
-            ax.legend(fontsize=6 if not many else 7)
+        if many and ax.lines:
+            ax.legend(fontsize=7)
+    if not many and axes[0].lines:  # one legend under the axes, never over a curve
+        handles, labels = axes[0].get_legend_handles_labels()
+        cols = min(4, len(labels))
+        fig.legend(handles, labels, loc="lower center", ncols=cols, fontsize=7, frameon=False)
+        rows = -(-len(labels) // cols)
+        fig.set_figheight(2.6 + 0.2 * rows)
+        fig.subplots_adjust(bottom=(0.45 + 0.2 * rows) / (2.6 + 0.2 * rows) + 0.02)
     fig.suptitle(title, fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=CURVE_DPI, metadata={"Software": None})
