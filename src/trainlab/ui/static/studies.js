@@ -17,6 +17,8 @@ TL.pages.studies = async function (main) {
   TL.every(5000, load);
 };
 
+TL.studyFile = (id, file) => `/files/studies/${encodeURIComponent(id)}/${file.split("/").map(encodeURIComponent).join("/")}`;
+
 TL.tone = function (text) {
   const t = text.toLowerCase();
   if (/within noise|not significant|inconclusive/.test(t)) return "";
@@ -53,10 +55,10 @@ TL.pages.study = async function (main, [ref]) {
       TL.table(t.columns, t.rows), t.note ? TL.el("p", { class: "muted" }, t.note) : null));
     if ((sum.figures || []).length) parts.push(TL.el("h2", {}, "Figures"), TL.el("div", { class: "grid" },
       sum.figures.map((f, i) => TL.el("figure", {},
-        TL.el("img", { src: `/files/studies/${encodeURIComponent(st.id)}/${f.file.split("/").map(encodeURIComponent).join("/")}`,
-          alt: f.title, loading: "lazy" }),
+        TL.el("a", { href: TL.studyFile(st.id, f.file), target: "_blank", title: "full size" },
+          TL.el("img", { src: TL.studyFile(st.id, f.file), alt: f.title, loading: "lazy" })),
         TL.el("figcaption", {}, `Figure ${i + 1}. ${f.title}` + (f.caption ? ` — ${f.caption}` : ""),
-          " · ", TL.el("a", { href: `/files/studies/${encodeURIComponent(st.id)}/${f.file.replace(/\.png$/, ".svg")}` }, "SVG"))))));
+          " · ", TL.el("a", { href: TL.studyFile(st.id, f.file.replace(/\.png$/, ".svg")) }, "SVG"))))));
     parts.push(TL.el("h2", {}, "Runs"), TL.table(["run", "variant", "role", "status", "seed", "val_acc", "test_acc"],
       st.runs.map((r) => [TL.runLink(r.id), r.variant, r.role, TL.badge(r.status), r.seed, r.val_acc, r.test_acc])));
     body.replaceChildren(...parts.filter(Boolean));
@@ -89,7 +91,7 @@ TL.search = async function (node, id) {
     { x: done.map((t) => t.number), y: done.map((t) => t.value), mode: "markers", name: "trial", type: "scatter",
       text: done.map((t) => t.run_id || ""), marker: { color: TL.color(0) } },
     { x: done.map((t) => t.number), y: bestLine, mode: "lines", name: "best so far", type: "scatter", line: { shape: "hv", color: TL.color(1) } },
-  ], { xaxis: { title: { text: "trial" } }, yaxis: { title: { text: s.metric } } });
+  ], { xaxis: { title: { text: "trial" }, dtick: done.length <= 20 ? 1 : undefined }, yaxis: { title: { text: s.metric } } });
   hist.on("plotly_click", (ev) => { const run = ev.points[0].text; if (run) location.hash = "#/run/" + run; });
   const names = Object.keys(s.importances || {});
   if (names.length) TL.plot(imp, [{ type: "bar", orientation: "h", x: names.map((n) => s.importances[n]), y: names,
