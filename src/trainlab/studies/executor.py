@@ -39,6 +39,7 @@ class Job:
     variant: str
     config: RunConfig
     record: int | None = None  # flight recorder interval in steps (not part of the config hash)
+    role: str = ""  # what the run is for in the study: tuning | final (Store.link roles)
 
     @cached_property
     def hash(self) -> str:
@@ -96,7 +97,7 @@ def execute(
         if found is None:
             todo[job.hash] = job
             continue
-        store.link(study_id, found.id, job.variant)
+        store.link(study_id, found.id, job.variant, job.role)
         by_hash[job.hash] = Outcome(job, found.status, found, reused=True)
     if progress:
         progress(None, len(by_hash), total)  # the total is known: the bar can show an ETA
@@ -114,8 +115,8 @@ def execute(
         Pool(store, study_id, min(workers, len(todo))).run(list(todo.values()), done)
     outcomes = [_for(job, by_hash[job.hash]) for job in jobs]
     for out in outcomes:  # a config shared by several variants is linked under every label
-        if out.run is not None and out.job is not by_hash[out.job.hash].job:
-            store.link(study_id, out.run.id, out.job.variant)
+        if out.run is not None and (out.job is not by_hash[out.job.hash].job or out.job.role):
+            store.link(study_id, out.run.id, out.job.variant, out.job.role)
     return outcomes
 
 
@@ -144,7 +145,7 @@ def run_job(store: Store, study_id: str, job: Job) -> dict[str, Any]:
         twin = store.find_run(job.hash, ("failed",))
         run_id = twin.id if twin is not None and twin.created >= started - 1 else None
         if run_id:
-            store.link(study_id, run_id, job.variant)
+            store.link(study_id, run_id, job.variant, job.role)
         return {"run_id": run_id, "status": "failed", "error": error}
     record = result.record
     assert record is not None
@@ -152,7 +153,7 @@ def run_job(store: Store, study_id: str, job: Job) -> dict[str, Any]:
         save_reliability(record.dir, result.model, result.dataset)
     for cb in callbacks:
         cb.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
-    store.link(study_id, record.id, job.variant)
+    store.link(study_id, record.id, job.variant, job.role)
     return {"run_id": record.id, "status": record.status, "error": record.summary.get("reason", "")}
 
 
