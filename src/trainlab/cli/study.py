@@ -78,8 +78,8 @@ def _run(kind: str, store: Path | None, study: Callable[[Any], StudyResult]) -> 
         if running:
             runs = {link.run.id: link.run.status for link in opened.study_links(running[0].id)}
             ok = sum(st in ("finished", "diverged") for st in runs.values())
-            cut = sum(st in ("interrupted", "running") for st in runs.values())
-            done = f"study {running[0].name}: {ok} runs done, {cut} interrupted"
+            done = (f"study {running[0].name}: {ok} runs done, the runs in progress were stopped "
+                    "(stored as interrupted)")  # fmt: skip
         resume = shlex.join(["trainlab", *sys.argv[1:]])
         print(f"interrupted: {done}; resume with: {resume}", file=sys.stderr)
         raise typer.Exit(130) from None
