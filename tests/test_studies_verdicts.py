@@ -72,3 +72,18 @@ def test_quasirandom_trials_are_the_same_for_every_optimizer_and_apply_where_the
     assert all("optim.momentum" in p for p in sgd) and all("optim.betas" in p for p in adam)
     assert all("optim.momentum" not in p and "warmup_share" in p for p in plain)
     assert [p["optim.betas"][0] for p in adam] == [p["optim.momentum"] for p in sgd]
+
+
+def test_quasirandom_ruleset_gives_every_optimizer_the_same_trial_count_on_tuning_seeds() -> None:
+    store = Store()
+    budget = OptimBudget(epochs=1, lrs=(1e-3, 1e-1), seeds=2, tuning_seeds=1, trials=2)
+    result = run_optimizers(budget, optimizers=("sgd", "adam"), schedules=(), workers=1,
+                            store=store, base=RunConfig.model_validate(TINY), progress=False,
+                            tuning="quasirandom", min_effect=0.5)  # fmt: skip
+    tuning = result.summary.data["tuning"]
+    assert {len(v) for v in tuning.values()} == {2} and result.summary.data["bracketing"] == []
+    links = store.study_links(result.study_id, role="tuning")
+    assert {link.run.seed for link in links} == {1000} and len(links) == 4
+    assert {link.run.config.optim.weight_decay > 0 for link in links} == {True}
+    (c,) = result.summary.data["comparison"]["comparisons"]
+    assert c["variant"] == "sgd" and c["reference"] == "adam" and c["test"].startswith("paired t")
