@@ -52,10 +52,13 @@ def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _base(config: Path | None, overrides: list[str] | None) -> RunConfig | None:
+def _base(
+    config: Path | None, overrides: list[str] | None, default: dict[str, Any] | None = None
+) -> RunConfig | None:
     """The base config from an optional YAML and `field=value` overrides (None: neither given).
-    A first positional with `=` that is not a file is an override."""
-    from trainlab.config import load_config
+    Without a YAML the overrides apply to the study's own setup `default`. A first positional
+    with `=` that is not a file is an override."""
+    from trainlab.config import RunConfig, load_config, parse_overrides
 
     items = list(overrides or [])
     if config is not None and "=" in str(config) and not config.exists():
@@ -63,6 +66,8 @@ def _base(config: Path | None, overrides: list[str] | None) -> RunConfig | None:
         config = None
     if config is None and not items:
         return None
+    if config is None and default is not None:
+        return RunConfig.model_validate(default).with_overrides(parse_overrides(items))
     return load_config(config, items)
 
 
@@ -151,8 +156,9 @@ def optimizers(
 ) -> None:
     """Optimizers and schedules, each tuned the same way on validation, then over fresh seeds."""
     from trainlab.studies import run_optimizers
+    from trainlab.studies.optimizers import BASE
 
-    base = _base(config, overrides)
+    base = _base(config, overrides, BASE)
     result = _run("optimizers", store, lambda st: run_optimizers(
         budget, seeds, _split(optimizers), _split(schedules), schedule, optimizer, target,
         workers, st, name, record=record, base=base, tuning=tuning, min_effect=min_effect))  # fmt: skip
@@ -178,9 +184,10 @@ def regularization(
 ) -> None:
     """Dropout, L1, L2, weight decay, label smoothing and combinations, each against `none`."""
     from trainlab.studies import run_regularization
+    from trainlab.studies.regularization import BASE
 
     chosen = _split(methods) if methods is not None else None
-    base = _base(config, overrides)
+    base = _base(config, overrides, BASE)
     result = _run("regularization", store, lambda st: run_regularization(
         budget, seeds, chosen, workers, st, name, record=record, base=base,
         min_effect=min_effect))  # fmt: skip
