@@ -68,7 +68,7 @@ def test_rerun_skips_finished_runs_and_shares_duplicates() -> None:
     first = run_grid(base, ["optim.lr=0.01"], seeds=2, workers=1, store=store, name="g", progress=False)  # fmt: skip
     assert first.counts["reused"] == 0
     jobs = expand(base, product({"optim.lr": [0.01, 0.1]}), [0, 1, 2])
-    second = run_grid(base, ["optim.lr=0.01,0.1"], seeds=3, workers=1, store=store, name="g", progress=False)  # fmt: skip
+    second = run_grid(base, ["optim.lr=0.01,0.1"], seeds=3, workers=1, store=store, name="g-wider", progress=False)  # fmt: skip
     assert second.counts == {"runs": 6, "reused": 2, "finished": 6, "diverged": 0, "failed": 0, "interrupted": 0}  # fmt: skip
     assert_complete(store, second.study_id, jobs)
     twice = execute(store, second.study_id, [jobs[0], jobs[0]], workers=1)

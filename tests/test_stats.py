@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 
 from trainlab.plots.curves import align, mean_band
-from trainlab.studies.stats import compare, describe, interval, pm, stats_table
+from trainlab.studies.stats import (
+    compare,
+    describe,
+    detectable,
+    holm,
+    interval,
+    paired_or_welch,
+    pm,
+    stats_table,
+    tost,
+)
+from trainlab.studies.verdicts import Arm, Metric, answers, judge
 
 T_975_DF2 = 4.302652729911275  # t-table: two-sided 95%, 2 degrees of freedom
 T_975_DF1 = 12.706204736174707
@@ -66,16 +77,125 @@ def test_one_seed_and_zero_variance_never_give_nan() -> None:
     assert apart.p is None and apart.verdict.startswith("better")
 
 
-def test_stats_table_ranks_and_judges_against_the_best() -> None:
-    groups = {"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0], "c": [4.5]}
-    table, verdicts = stats_table("T", "test_acc", groups)
-    assert [r[0] for r in table.rows] == ["b", "c", "a"]  # by mean: 5, 4.5, 2
+def test_stats_table_describes_in_the_given_order_without_nan() -> None:
+    groups = {"a": [0.1, 0.2, 0.3], "b": [0.4, 0.5, 0.6], "c": [0.45]}
+    table = stats_table("T", "test_acc", groups)
+    assert [r[0] for r in table.rows] == ["a", "b", "c"]
     by = {r[0]: dict(zip(table.columns, r, strict=True)) for r in table.rows}
-    assert by["b"]["verdict"] == "best"
-    assert by["a"]["verdict"] == "worse" and by["a"]["p (Welch)"] == pytest.approx(0.0213, abs=1e-4)
-    assert by["c"]["std"] is None and by["c"]["verdict"].startswith("inconclusive")
-    assert "a vs b on test_acc: worse (p=0.0213, n=3)" in verdicts
+    assert by["b"]["test_acc mean"] == pytest.approx(0.5) and by["c"]["std"] is None
     assert "nan" not in table.markdown().lower() and "nan" not in table.csv().lower()
+
+
+def test_ci_of_an_accuracy_stays_in_0_1() -> None:
+    s = describe([0.99, 1.0, 1.0], bounds=(0.0, 1.0))
+    assert s.ci_high == 1.0 and 0.0 <= s.ci_low < s.mean  # unclipped: 1.0108
+    assert describe([0.99, 1.0, 1.0]).ci_high == pytest.approx(
+        0.996667 + T_975_DF2 * 0.005773503 / math.sqrt(3), abs=1e-5
+    )
+    mean, lo, hi = interval([0.0, 0.0, 0.02])
+    assert lo == 0.0 and hi <= 1.0 and mean == pytest.approx(0.02 / 3)
+
+
+def test_holm_by_hand() -> None:
+    # sorted 0.01, 0.02, 0.04, 0.30 (m=4): 4x0.01=0.04, 3x0.02=0.06, 2x0.04=0.08, 1x0.30=0.30
+    assert holm([0.04, 0.01, None, 0.30, 0.02]) == pytest.approx([0.08, 0.04, None, 0.30, 0.06])
+    # monotone: a later step never goes below an earlier one; capped at 1
+    assert holm([0.02, 0.011, 0.9]) == pytest.approx([0.04, 0.033, 0.9])
+    assert holm([0.6, 0.7]) == [1.0, 1.0]
+
+
+def test_paired_test_by_seed_when_seeds_are_shared() -> None:
+    a = {0: 0.80, 1: 0.72, 2: 0.91}
+    ref = {0: 0.78, 1: 0.71, 2: 0.88}  # differences 0.02, 0.01, 0.03: mean 0.02, sd 0.01
+    t = paired_or_welch(a, ref)
+    assert t.test == "paired t" and t.n == 3
+    assert t.diff == pytest.approx(0.02)
+    se = 0.01 / math.sqrt(3)
+    assert t.p == pytest.approx(2 * (1 - _t_cdf_df2(0.02 / se)), abs=1e-9)
+    assert t.ci == pytest.approx((0.02 - T_975_DF2 * se, 0.02 + T_975_DF2 * se))
+    welch = paired_or_welch({5: 0.80, 6: 0.72, 7: 0.91}, ref)  # other seeds: nothing to pair
+    assert welch.test == "Welch t" and welch.p is not None and welch.p > t.p
+
+
+def _t_cdf_df2(t: float) -> float:
+    """Student's t CDF with 2 degrees of freedom, closed form."""
+    return 0.5 + t / (2 * math.sqrt(2 + t * t))
+
+
+def test_tost_and_detectable_difference() -> None:
+    t = paired_or_welch({0: 0.50, 1: 0.52, 2: 0.51}, {0: 0.505, 1: 0.515, 2: 0.51})
+    assert (
+        tost(t, 0.05) is not None and tost(t, 0.05) < 0.05
+    )  # tiny diff: equivalent within 5 points
+    assert tost(t, 0.0001) > 0.45  # a margin far inside the noise: no equivalence
+    mde = detectable(t)
+    assert mde is not None and mde > abs(t.diff)
+    se = t.se
+    assert se is not None and mde == pytest.approx((T_975_DF2 + 1.0606601717798212) * se, rel=1e-6)
+
+
+def _arm(
+    name: str,
+    test: list[float],
+    val: list[float],
+    n: int | None = None,
+    seeds: list[int] | None = None,
+) -> Arm:
+    seeds = seeds or list(range(len(test)))
+    values = {
+        "test_acc": dict(zip(seeds, test, strict=True)),
+        "val_acc": dict(zip(seeds, val, strict=True)),
+    }
+    return Arm("f", name, n or len(test), values, identity=name)
+
+
+def test_best_is_chosen_on_validation_when_test_disagrees() -> None:
+    arms = [
+        _arm("ref", [0.70, 0.71, 0.72], [0.70, 0.71, 0.72]),
+        _arm("val-best", [0.60, 0.61, 0.62], [0.90, 0.91, 0.92]),
+        _arm("test-best", [0.95, 0.96, 0.97], [0.50, 0.51, 0.52]),
+    ]
+    comp = judge(arms, {"f": "ref"}, [Metric("test_acc")])
+    assert comp["best"][0]["variant"] == "val-best" and comp["selection_metric"] == "val_acc"
+    assert "test-best" in comp["best"][0]["distinguishable"]
+    by = {c["variant"]: c for c in comp["comparisons"]}
+    assert by["test-best"]["verdict"] == "better" and by["val-best"]["verdict"] == "worse"
+    raw = [by["val-best"]["p"], by["test-best"]["p"]]
+    assert [by["val-best"]["p_adj"], by["test-best"]["p_adj"]] == pytest.approx(holm(raw))
+    assert answers(comp)[0].startswith("f: best on validation (val_acc): val-best")
+
+
+def test_a_diverged_seed_stays_in_n_and_flags_the_variant() -> None:
+    arms = [
+        _arm("ref", [0.7, 0.72, 0.71], [0.7, 0.72, 0.71]),
+        _arm("shaky", [0.7, 0.73], [0.7, 0.73], n=3),
+    ]
+    comp = judge(arms, {"f": "ref"}, [Metric("test_acc")])
+    shaky = next(v for v in comp["variants"] if v["variant"] == "shaky")
+    assert (shaky["n"], shaky["n_finished"], shaky["unstable"]) == (3, 2, True)
+    c = comp["comparisons"][0]
+    assert (c["n"], c["n_finished"]) == (3, 2) and c["test"] == "Welch t"  # seeds {0,1} vs {0,1,2}
+    assert any("shaky (2 of 3 finished)" in a for a in answers(comp))
+
+
+def test_identical_configuration_is_said_not_tested() -> None:
+    same = _arm("adamw wd=0", [0.7, 0.72, 0.71], [0.7, 0.72, 0.71])
+    ref = _arm("adam", [0.7, 0.72, 0.71], [0.7, 0.72, 0.71])
+    same.identity = ref.identity = "abc"
+    comp = judge([ref, same], {"f": "adam"}, [Metric("test_acc")])
+    c = comp["comparisons"][0]
+    assert (
+        c["verdict"] == "identical configuration" and c["p"] is None and comp["n_comparisons"] == 0
+    )
+
+
+def test_within_noise_says_what_it_could_detect_and_tost_says_equivalent() -> None:
+    arms = [_arm("ref", [0.70, 0.72, 0.71], [0.7] * 3), _arm("b", [0.705, 0.715, 0.712], [0.7] * 3)]
+    comp = judge(arms, {"f": "ref"}, [Metric("test_acc")])
+    c = comp["comparisons"][0]
+    assert c["verdict"] == "within noise" and c["mde"] is not None and c["mde"] > abs(c["diff"])
+    eq = judge(arms, {"f": "ref"}, [Metric("test_acc")], min_effect=0.05)["comparisons"][0]
+    assert eq["verdict"] == "equivalent within ±0.05" and eq["p_tost_adj"] < 0.05
 
 
 def test_mean_band_and_align() -> None:

@@ -87,12 +87,16 @@ def test_grid_study_stores_runs_stats_and_figures() -> None:
     pairs = store.study_runs(result.study_id)
     assert sorted(v for v, _ in pairs) == ["optim.name=adam"] * 2 + ["optim.name=sgd"] * 2
     summary = assert_outputs(store, result.study_id, "grid")
-    table = summary.tables[0]
+    table = next(t for t in summary.tables if t.title == "Grid: test accuracy per variant")
     assert {r[0] for r in table.rows} == {"optim.name=sgd", "optim.name=adam"}
     means = {r[0]: r[2] for r in table.rows}
     for variant, values in summary.data["test_acc"].items():
         assert means[variant] == pytest.approx(sum(values) / 2, abs=1e-4)
     assert len(summary.verdicts) == 1 and "on test_acc" in summary.verdicts[0]
+    comp = summary.data["comparison"]
+    assert comp["reference"] == "optim.name=sgd" and comp["selection_metric"] == "val_acc"
+    assert comp["comparisons"][0]["test"] == "paired t"  # both variants ran seeds 0 and 1
+    assert summary.answers and summary.answers[0].startswith("grid: best on validation")
 
 
 def test_baselines_tiny_beside_the_paper() -> None:
@@ -108,12 +112,19 @@ def test_baselines_tiny_beside_the_paper() -> None:
         rows["cnn"]["test_acc mean"] - 0.94, abs=1e-4
     )
     assert rows["mlp"]["params"] > rows["logreg"]["params"] == 410  # 40 inputs x 10 + 10
-    assert all(v.startswith("mnist1d: ") for v in summary.verdicts)
+    comp = summary.data["comparison"]
+    assert comp["references"] == {"mnist1d": "mnist1d/mlp"}
+    assert {c["variant"] for c in comp["comparisons"]} == {
+        "mnist1d/logreg",
+        "mnist1d/cnn",
+        "mnist1d/gru",
+    }
+    assert all(v["n"] == 2 for v in comp["variants"])
 
 
-def test_optimizers_tiny_tunes_then_compares_at_the_chosen_rate() -> None:
+def test_optimizers_tiny_tunes_on_tuning_seeds_then_compares_on_fresh_ones() -> None:
     store = Store()
-    budget = OptimBudget(epochs=2, lrs=(0.01, 0.3), seeds=2, tuning_seeds=1)
+    budget = OptimBudget(epochs=2, lrs=(0.01, 0.3), seeds=2, tuning_seeds=1, extend=0)
     result = run_optimizers(
         budget, optimizers=("sgd", "adam"), schedules=("constant", "cosine"),
         optimizer="adam", workers=1, store=store, base=tiny(), progress=False,
@@ -121,18 +132,18 @@ def test_optimizers_tiny_tunes_then_compares_at_the_chosen_rate() -> None:
     tuning = result.summary.data["tuning"]
     chosen = {**result.summary.data["optimizers"]["chosen"], **result.summary.data["schedules"]["chosen"]}  # fmt: skip
     for variant, lr in chosen.items():
-        assert lr == choose({float(k): v for k, v in tuning[variant].items()})
-    hashes = [o.job.hash for o in result.outcomes]
-    finals = [o for o in result.outcomes if o.job.config.optim.lr == chosen[o.job.variant]]
-    assert {o.job.config.seed for o in finals} == {0, 1}
-    # adam on the constant schedule is in both families, and the tuning run at seed 0 is reused:
-    # 2 x 2 + 2 x 2 tuning runs, minus 2 shared, plus one more seed per variant, minus 1 shared
-    assert result.counts["runs"] == len(set(hashes)) == 6 + 4 - 1
-    assert len(store.study_runs(result.study_id)) == result.counts["runs"]
+        assert lr == choose({float(k.split("=")[1]): v for k, v in tuning[variant].items()})
+    tuned = {link.run.seed for link in store.study_links(result.study_id, role="tuning")}
+    final = {link.run.seed for link in store.study_links(result.study_id, role="final")}
+    assert tuned == {1000} and final == {0, 1} and not tuned & final
+    # adam on the constant schedule is in both families: its runs are shared, not repeated
+    assert result.counts["runs"] == len({o.job.hash for o in result.outcomes}) == 6 + 3 * 2
     summary = assert_outputs(store, result.study_id, "optimizers")
     titles = [t.title for t in summary.tables]
-    assert "Tuning: final validation accuracy per learning rate" in titles
-    assert any(t.endswith("speed and stability") for t in titles)
+    assert "Tuning: final validation accuracy per setting (tuning seeds)" in titles
+    assert any(t.endswith("time to target") for t in titles)
+    comp = summary.data["comparison"]
+    assert comp["references"] == {"optimizers": "adam", "schedules": "cosine"}
     assert {f.file for f in summary.figures} >= {
         "tuning-curves.png",
         "convergence-optimizers-time.png",
@@ -159,8 +170,11 @@ def test_regularization_tiny_measures_calibration() -> None:
     measures = summary.tables[0]
     assert [r[0] for r in measures.rows] == ["none", "dropout 0.5", "l2 1e-3"]
     assert "ECE" in measures.columns and "gap (train - test)" in measures.columns
-    against = next(t for t in summary.tables if t.title == "Regularization against none")
-    assert [r[0] for r in against.rows] == ["dropout 0.5", "l2 1e-3"]
+    against = next(t for t in summary.tables if t.title == "Against the reference: none")
+    assert [(r[1], r[3]) for r in against.rows] == [
+        ("dropout 0.5", "test_acc"), ("dropout 0.5", "ece"), ("l2 1e-3", "test_acc"), ("l2 1e-3", "ece"),
+    ]  # fmt: skip
+    assert summary.data["comparison"]["n_comparisons"] <= 4
     assert "reliability.png" in {f.file for f in summary.figures}
     run = next(o.run for o in result.outcomes if o.run is not None)
     stored = load_reliability(run)

@@ -1,6 +1,12 @@
 """`trainlab study ...`: one-line errors with exit 2, and a tiny grid end to end as JSON."""
 
 import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -51,8 +57,42 @@ def test_grid_json_and_rerun_reuses(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, *args)
     again = json.loads(out)
     assert again["study_id"] == first["study_id"] and again["counts"]["reused"] == 4
-    code, _, err = cli(capsys, *args[:-1])  # the readable view
-    assert code == 0 and "Grid: test accuracy per variant" in err and "4 reused" in err
+    for key in ("selection_metric", "reference", "correction", "variants", "comparisons"):
+        assert first[key] == first["data"]["comparison"][key]
+    assert first["correction"] == "holm" and first["reference"] == "optim.name=sgd"
+    c = first["comparisons"][0]
+    assert {"diff", "diff_ci", "p", "p_adj", "test", "verdict"} <= set(c)
+    assert {(v["n"], v["n_finished"]) for v in first["variants"]} == {(2, 2)}
+    code, out, err = cli(capsys, *args[:-1])  # the readable view: results on stdout
+    assert code == 0 and "Grid: test accuracy per variant" in out and "4 reused" in out
+    assert "Answers (corrected):" in out and "Grid: test accuracy" not in err
+
+
+def test_a_reused_name_with_a_new_plan_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["study", "grid", *TINY, "--seeds", "1", "--workers", "1", "--name", "mine", "--json"]
+    code, _, _ = cli(capsys, *args, "--vary", "optim.name=sgd,adam")
+    assert code == 0
+    code, out, err = cli(capsys, *args, "--vary", "optim.name=sgd,rmsprop")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith(
+        "error: --name 'mine': a grid study of that name exists with a different plan"
+    )
+
+
+def test_regularization_takes_a_base_config_and_overrides(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["study", "regularization", *TINY[:3], "train.epochs=1", "--methods", "dropout 0.5",
+            "--seeds", "2", "--workers", "1", "--json"]  # fmt: skip
+    code, out, err = cli(capsys, *args)
+    assert code == 0, err
+    result = json.loads(out)
+    links = Store().study_links(result["study_id"], role="final")
+    assert len(links) == 4 and {link.run.config.data.name for link in links} == {"moons"}
+    assert {link.run.config.model.options["width"] for link in links} == {8}
+    assert result["reference"] == "none" and result["selection_metric"] == "val_acc"
 
 
 def test_record_puts_a_flight_record_in_every_run_trained_by_workers(
@@ -66,3 +106,33 @@ def test_record_puts_a_flight_record_in_every_run_trained_by_workers(
     assert all((r.dir / "recorder.npz").is_file() for r in runs)
     code, _, err = cli(capsys, *args, "--record", "0")
     assert code == 2 and "--record 0: must be a step interval >= 1" in err
+
+
+def test_ctrl_c_prints_one_resume_line_and_exits_130(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    args = [sys.executable, "-m", "trainlab", "study", "grid", *TINY[:3], "train.epochs=100000",
+            "--vary", "optim.name=sgd,adam", "--seeds", "1", "--workers", "1", "--store", str(root)]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not _a_run_is_training(root):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert (
+        err.startswith("interrupted: study grid-")
+        and "0 runs done, the runs in progress were stopped" in err
+    )
+    assert err.strip().endswith(f"--store {root}") and "resume with: trainlab study grid" in err
+
+
+def _a_run_is_training(root: Path) -> bool:
+    db = root / "trainlab.db"
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(db, timeout=1) as c:
+            return bool(c.execute("SELECT count(*) FROM epochs").fetchone()[0])
+    except sqlite3.Error:
+        return False

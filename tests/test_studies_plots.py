@@ -42,3 +42,13 @@ def test_plots_return_labelled_figures() -> None:
     assert "diverged" in fig.get_suptitle()
     bins = {"confidence": [0.1, 0.9], "accuracy": [0.0, 0.8], "count": [0, 10]}
     labelled(plot_reliability({"none": bins}, {"none": 0.1}, "Reliability"))
+
+
+def test_tuning_curves_mark_the_rates_tried_beyond_the_grid() -> None:
+    curves = {"opt": {"sgd": ([0.1, 1.0, 10.0], [0.5, 0.7, 0.6])}}
+    fig = plot_tuning(curves, {"sgd": 1.0}, "val acc", "T", extended={"sgd": [10.0]})
+    squares = [ln for ln in fig.axes[0].lines if ln.get_marker() == "s"]
+    assert len(squares) == 1 and list(squares[0].get_xdata()) == [10.0]
+    assert list(squares[0].get_ydata()) == [0.6] and "beyond the grid" in fig.get_suptitle()
+    plain = plot_tuning(curves, {"sgd": 1.0}, "val acc", "T")
+    assert not [ln for ln in plain.axes[0].lines if ln.get_marker() == "s"]

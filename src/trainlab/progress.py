@@ -26,8 +26,8 @@ from rich.progress import (
 )
 
 if TYPE_CHECKING:
+    from trainlab.execute import Outcome
     from trainlab.search.results import TrialRecord
-    from trainlab.studies.executor import Outcome
 
 
 class Bar:

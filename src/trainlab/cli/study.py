@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -21,15 +24,16 @@ from trainlab.cli.app import (
     VectorizeOpt,
     WorkersOpt,
     app,
-    err,
     executing,
     fmt,
     open_store,
+    out,
     print_json,
     split_config,
 )
 
 if TYPE_CHECKING:
+    from trainlab.config import RunConfig
     from trainlab.studies import StudyResult
 
 study_app = typer.Typer(
@@ -49,12 +53,61 @@ NameOpt = Annotated[
 ]
 
 
+ConfigArg = Annotated[
+    Path | None, typer.Argument(help="Base experiment YAML (default: the study's own setup)")
+]
+OverridesArg = Annotated[
+    list[str] | None, typer.Argument(help="field=value overrides of the base config")
+]
+MinEffectOpt = Annotated[
+    float | None,
+    typer.Option(help="Smallest difference that matters: adds a TOST equivalence verdict"),
+]
+
+
 def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _base(
+    config: Path | None, overrides: list[str] | None, default: dict[str, Any] | None = None
+) -> RunConfig | None:
+    """The base config from an optional YAML and `field=value` overrides (None: neither given).
+    Without a YAML the overrides apply to the study's own setup `default`. A first positional
+    with `=` that is not a file is an override."""
+    from trainlab.config import RunConfig, load_config, parse_overrides
+
+    config, items = split_config(config, overrides)
+    if config is None and not items:
+        return None
+    if config is None and default is not None:
+        return RunConfig.model_validate(default).with_overrides(parse_overrides(items))
+    return load_config(config, items)
+
+
+def _run(kind: str, store: Path | None, study: Callable[[Any], StudyResult]) -> StudyResult:
+    """Run a study; on Ctrl-C print one line (what finished, what was interrupted, how to
+    resume) and exit 130."""
+    opened = open_store(store)
+    try:
+        return study(opened)
+    except KeyboardInterrupt:
+        running = [s for s in opened.list_studies(kind) if s.status == "running"]
+        done = "no study was opened"
+        if running:
+            runs = {link.run.id: link.run.status for link in opened.study_links(running[0].id)}
+            ok = sum(st in ("finished", "diverged") for st in runs.values())
+            done = (f"study {running[0].name}: {ok} runs done, the runs in progress were stopped "
+                    "(stored as interrupted)")  # fmt: skip
+        resume = shlex.join(["trainlab", *sys.argv[1:]])
+        print(f"interrupted: {done}; resume with: {resume}", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
 @study_app.command("baselines")
 def baselines(
+    config: ConfigArg = None,
+    overrides: OverridesArg = None,
     budget: BudgetOpt = "quick",
     seeds: SeedsOpt = None,
     datasets: Annotated[str, typer.Option(help="Comma-separated: mnist1d, digits")] = (
@@ -69,21 +122,25 @@ def baselines(
     run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
+    min_effect: MinEffectOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """logreg, MLP, CNN and GRU over seeds, beside the MNIST-1D paper's accuracies."""
+    """logreg, MLP, CNN and GRU over seeds beside the MNIST-1D paper, each against the MLP."""
     from trainlab.studies import run_baselines
 
+    base = _base(config, overrides)
     with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
-        result = run_baselines(
-            budget, seeds, _split(datasets), workers, open_store(store), name, record=record
-        )
+        result = _run("baselines", store, lambda st: run_baselines(
+            budget, seeds, _split(datasets), workers, st, name, record=record, base=base,
+            min_effect=min_effect))  # fmt: skip
     _show(result, as_json)
 
 
 @study_app.command("optimizers")
 def optimizers(
+    config: ConfigArg = None,
+    overrides: OverridesArg = None,
     budget: BudgetOpt = "quick",
     seeds: SeedsOpt = None,
     optimizers: Annotated[
@@ -103,8 +160,14 @@ def optimizers(
     optimizer: Annotated[str, typer.Option(help="The optimizer every schedule uses")] = "momentum",
     target: Annotated[
         float | None,
-        typer.Option(help="Validation accuracy for time-to-target (default: 90% of the best)"),
+        typer.Option(
+            help="Validation accuracy for time-to-target (default: the reference's median)"
+        ),
     ] = None,
+    tuning: Annotated[
+        str,
+        typer.Option(help="grid (the budget's rates, bracketed) | quasirandom (AlgoPerf-style)"),
+    ] = "grid",
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "auto",
     devices: DevicesOpt = None,
@@ -114,31 +177,26 @@ def optimizers(
     run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
+    min_effect: MinEffectOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Optimizers and schedules, each tuned on the same learning-rate grid, then over seeds."""
+    """Optimizers and schedules, each tuned the same way on validation, then over fresh seeds."""
     from trainlab.studies import run_optimizers
+    from trainlab.studies.optimizers import BASE
 
+    base = _base(config, overrides, BASE)
     with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
-        result = run_optimizers(
-            budget,
-            seeds,
-            _split(optimizers),
-            _split(schedules),
-            schedule,
-            optimizer,
-            target,
-            workers,
-            open_store(store),
-            name,
-            record=record,
-        )
+        result = _run("optimizers", store, lambda st: run_optimizers(
+            budget, seeds, _split(optimizers), _split(schedules), schedule, optimizer, target,
+            workers, st, name, record=record, base=base, tuning=tuning, min_effect=min_effect))  # fmt: skip
     _show(result, as_json)
 
 
 @study_app.command("regularization")
 def regularization(
+    config: ConfigArg = None,
+    overrides: OverridesArg = None,
     budget: BudgetOpt = "quick",
     seeds: SeedsOpt = None,
     methods: Annotated[
@@ -154,28 +212,27 @@ def regularization(
     run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
+    min_effect: MinEffectOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Dropout, L1, L2, weight decay, label smoothing and combinations on a wide MLP."""
+    """Dropout, L1, L2, weight decay, label smoothing and combinations, each against `none`."""
     from trainlab.studies import run_regularization
+    from trainlab.studies.regularization import BASE
 
     chosen = _split(methods) if methods is not None else None
+    base = _base(config, overrides, BASE)
     with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
-        result = run_regularization(
-            budget, seeds, chosen, workers, open_store(store), name, record=record
-        )
+        result = _run("regularization", store, lambda st: run_regularization(
+            budget, seeds, chosen, workers, st, name, record=record, base=base,
+            min_effect=min_effect))  # fmt: skip
     _show(result, as_json)
 
 
 @study_app.command("grid")
 def grid(
-    config: Annotated[
-        Path | None, typer.Argument(help="Base experiment YAML (default: the defaults)")
-    ] = None,
-    overrides: Annotated[
-        list[str] | None, typer.Argument(help="field=value overrides of the base config")
-    ] = None,
+    config: ConfigArg = None,
+    overrides: OverridesArg = None,
     vary: Annotated[
         list[str] | None,
         typer.Option(
@@ -192,19 +249,30 @@ def grid(
     run_gpus: RunGpusOpt = 0.0,
     name: NameOpt = None,
     record: RecordOpt = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="The variant every other is compared with (default: the first)"),
+    ] = None,
+    min_effect: MinEffectOpt = None,
+    target: Annotated[
+        float | None,
+        typer.Option(
+            help="Validation accuracy for time-to-target (default: the reference's median)"
+        ),
+    ] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Any config fields varied over a grid x seeds, compared on test accuracy."""
-    from trainlab.config import load_config
+    """Any config fields varied over a grid x seeds, chosen on validation, each variant against
+    the reference on test accuracy (Holm-corrected)."""
+    from trainlab.config import RunConfig
     from trainlab.studies import run_grid
 
-    config, items = split_config(config, overrides)
-    base = load_config(config, items)
+    base = _base(config, overrides) or RunConfig()
     with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
-        result = run_grid(
-            base, list(vary or []), seeds, workers, open_store(store), name, record=record
-        )
+        result = _run("grid", store, lambda st: run_grid(
+            base, list(vary or []), seeds, workers, st, name, record=record, reference=reference,
+            min_effect=min_effect, target=target))  # fmt: skip
     _show(result, as_json)
 
 
@@ -218,7 +286,7 @@ def _show(result: StudyResult, as_json: bool) -> None:
         return
     s = result.summary
     # A log file or pipe has no width: give wide tables room instead of folding every number.
-    console = err if err.is_terminal else Console(stderr=True, width=max(err.width, 180))
+    console = out if out.is_terminal else Console(width=max(out.width, 180))
     for line in s.text:
         console.print(line)
     for t in s.tables:
@@ -231,6 +299,10 @@ def _show(result: StudyResult, as_json: bool) -> None:
         console.print(table)
     for v in s.verdicts:
         console.print(f"- {v}")
+    if s.answers:
+        console.print("Answers (corrected):")
+    for a in s.answers:
+        console.print(f"* {a}")
     console.print(
         f"study {result.name} ({result.study_id}) took {result.seconds:.0f} s; "
         f"figures and full tables in {result.dir}"

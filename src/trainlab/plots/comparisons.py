@@ -63,11 +63,13 @@ def plot_tuning(
     chosen: Mapping[str, float],
     ylabel: str,
     title: str,
+    extended: Mapping[str, Sequence[float]] | None = None,
 ) -> Figure:
     """Per panel, one line per variant of the metric against the learning rate (log axis).
 
     A None value (the run diverged or failed) is drawn as a cross on the bottom edge; the chosen
-    learning rate of each variant is ringed.
+    learning rate of each variant is ringed; rates in `extended` (tried beyond the grid to
+    bracket the best) are squares.
     """
     cols = len(panels)
     fig = new_figure(5.2 * cols, 4.4)
@@ -88,6 +90,9 @@ def plot_tuning(
                 ax.plot(*zip(*ok, strict=True), "o-", color=c, ms=4, lw=1.4, label=label)
             if bad:
                 ax.plot(bad, [floor] * len(bad), "x", color=c, ms=7, mew=2)
+            beyond = [(lr, v) for lr, v in ok if lr in set((extended or {}).get(label, ()))]
+            if beyond:
+                ax.plot(*zip(*beyond, strict=True), "s", color=c, ms=7, mfc="none", mew=1.5)
             if label in chosen:
                 pick = dict(ok).get(chosen[label])
                 if pick is not None:
@@ -100,7 +105,9 @@ def plot_tuning(
             cols = min(len(variants), 4)
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=cols, frameon=False)
     fig.suptitle(
-        f"{title}\nring: chosen rate; x on the bottom edge: diverged or failed", fontsize=10
+        f"{title}\nring: chosen rate; square: beyond the grid (bracketing); "
+        "x on the bottom edge: diverged or failed",
+        fontsize=10,
     )
     return fig
 

@@ -2,7 +2,8 @@
 (resumable: finished configs are never run twice), compared with statistics over seeds.
 
 `run_baselines`, `run_optimizers`, `run_regularization` and `run_grid` each store a study with
-figures, tables and a Summary the report renders.
+figures, tables and a Summary the report renders: choices on validation, fresh final seeds, every
+variant against a declared reference with Holm-corrected verdicts (`verdicts.judge`).
 
 Names load on first use: a worker process (`python -m trainlab.execute.worker`) never imports
 matplotlib and scipy, so it starts about 3 s sooner.
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from trainlab.studies.optimizers import OPTIMIZERS, SCHEDULES, run_optimizers
     from trainlab.studies.output import StudyResult
     from trainlab.studies.regularization import METHODS, run_regularization
-    from trainlab.studies.stats import Comparison, Spread, compare, describe, stats_table
+    from trainlab.studies.stats import Comparison, Spread, compare, describe, holm, stats_table
+    from trainlab.studies.verdicts import Arm, Metric, judge
 
 _HOME = {
     "PAPER": "baselines",
@@ -44,6 +46,10 @@ _HOME = {
     "compare": "stats",
     "describe": "stats",
     "stats_table": "stats",
+    "holm": "stats",
+    "Arm": "verdicts",
+    "Metric": "verdicts",
+    "judge": "verdicts",
 }
 
 __all__ = [
@@ -51,8 +57,10 @@ __all__ = [
     "OPTIMIZERS",
     "PAPER",
     "SCHEDULES",
+    "Arm",
     "Comparison",
     "Job",
+    "Metric",
     "Outcome",
     "Spread",
     "StudyResult",
@@ -60,6 +68,8 @@ __all__ = [
     "describe",
     "execute",
     "expand",
+    "holm",
+    "judge",
     "load_reliability",
     "parse_vary",
     "product",

@@ -12,9 +12,14 @@ from trainlab.errors import ConfigError
 from trainlab.execute import Job, Outcome, check_workers, execute
 from trainlab.plots.comparisons import plot_dots
 from trainlab.plots.curves import plot_bands
+from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
-from trainlab.studies.grid import fingerprint
-from trainlab.studies.stats import describe, interval, stats_table
+from trainlab.studies.budget import final_seeds, resolve_budget
+from trainlab.studies.grid import check_effect
+from trainlab.studies.output import fingerprint
+from trainlab.studies.progress import live_progress
+from trainlab.studies.stats import UNIT, describe, interval, stats_table
+from trainlab.studies.verdicts import Metric, conclude
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table
 
@@ -23,6 +28,7 @@ PAPER = {"logreg": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91}
 # The GRU reads sequences, so it has no digits (8x8 image) baseline. Longest first: the pool
 # finishes sooner when the slow runs start early.
 MODELS = {"mnist1d": ("gru", "cnn", "mlp", "logreg"), "digits": ("cnn", "mlp", "logreg")}
+REFERENCE = "mlp"  # declared before running: every model is compared with the MLP on its data
 
 
 @dataclass(frozen=True)
@@ -34,20 +40,26 @@ class BaselineBudget:
 BUDGETS = {"quick": BaselineBudget(seeds=3, epochs=40), "full": BaselineBudget(seeds=10, epochs=40)}
 
 
-def baseline_jobs(datasets: Sequence[str], seeds: int, epochs: int) -> list[Job]:
-    """Every model of every dataset at seeds 0..seeds-1, on the default recipe."""
+def baseline_jobs(
+    datasets: Sequence[str], seeds: int, epochs: int, base: RunConfig | None = None
+) -> list[Job]:
+    """Every model of every dataset at `seeds` seeds from the base config's (default: the default
+    recipe at seed 0); the data and model names replace the base config's."""
+    base = base or RunConfig()
     jobs = []
     for data in datasets:
         if data not in MODELS:
             raise ConfigError(f"--datasets {data!r}: choose from {', '.join(MODELS)}")
         for model in MODELS[data]:
             variant = f"{data}/{model}"
-            for seed in range(seeds):
-                cfg = RunConfig.model_validate(
-                    {"name": variant, "seed": seed, "data": {"name": data},
-                     "model": {"name": model}, "train": {"epochs": epochs}}
-                )  # fmt: skip
-                jobs.append(Job(variant, cfg))
+            for seed in final_seeds(base.seed, seeds):
+                over = {"name": variant, "seed": seed, "data.name": data, "model.name": model,
+                        "train.epochs": epochs}  # fmt: skip
+                try:
+                    cfg = base.with_overrides(over)
+                except ConfigError as exc:
+                    raise ConfigError(f"variant {variant!r}: {exc}") from None
+                jobs.append(Job(variant, cfg, role="final"))
     return jobs
 
 
@@ -60,18 +72,25 @@ def run_baselines(
     name: str | None = None,
     progress: bool = True,
     record: int | None = None,  # flight recorder every N steps in each run trained
+    base: RunConfig | None = None,
+    min_effect: float | None = None,
 ) -> out.StudyResult:
-    """Run (or resume) the baselines study; `seeds` overrides the budget's."""
+    """Run (or resume) the baselines study; `seeds` overrides the budget's; `base` is the recipe
+    (data and model names are the study's); every model is compared with the MLP (REFERENCE)."""
     check_workers(workers)
-    b, label, n = out.resolve_budget(budget, BUDGETS, seeds)
-    jobs = baseline_jobs(datasets, n, b.epochs)
+    check_effect(min_effect, None)
+    b, label, n = resolve_budget(budget, BUDGETS, seeds)
+    jobs = baseline_jobs(datasets, n, b.epochs, base)
     store = store or Store()
-    name = name or f"baselines-{label}-{fingerprint(list(datasets), n, b.epochs)}"
-    config = {"budget": label, "seeds": n, "epochs": b.epochs, "datasets": list(datasets)}
+    plan = [list(datasets), n, b.epochs] + ([] if base is None else [base.hash()])
+    name = name or f"baselines-{label}-{fingerprint(*plan)}"
+    config = {"budget": label, "seeds": n, "epochs": b.epochs, "datasets": list(datasets),
+              "base": None if base is None else base.model_dump(mode="json"),
+              "reference": REFERENCE, "min_effect": min_effect}  # fmt: skip
     study = out.StudyOutput(store, "baselines", name, config)
-    with out.live_progress(f"baselines ({label})", progress) as bar:
+    with live_progress(f"baselines ({label})", progress) as bar:
         outcomes = execute(store, study.id, jobs, workers, bar, record)
-    return summarize(store, study, outcomes, list(datasets), b.epochs)
+    return summarize(store, study, outcomes, list(datasets), b.epochs, min_effect)
 
 
 def summarize(
@@ -80,19 +99,20 @@ def summarize(
     outcomes: Sequence[Outcome],
     datasets: list[str],
     epochs: int,
+    min_effect: float | None = None,
 ) -> out.StudyResult:
     variants = [f"{d}/{m}" for d in datasets for m in reversed(MODELS[d])]
-    runs = out.finished(outcomes, variants)
-    test = out.metric(runs, "test_acc")
+    runs = oc.finished(outcomes, variants)
+    test = oc.metric(runs, "test_acc")
     summary = Summary("baselines", "Baselines: logreg, MLP, CNN, GRU", verdicts=[])
     rows = []
     for v in variants:
         if not test[v]:
             continue
-        s = describe(test[v], [r.seed for r in runs[v]])
+        s = describe(test[v], [r.seed for r in runs[v]], bounds=UNIT)
         data, model = v.split("/")
         paper = PAPER.get(model) if data == "mnist1d" else None
-        secs = [r.seconds or 0.0 for r in runs[v]]
+        secs = [oc.run_seconds(store, r) for r in runs[v]]
         rows.append(
             [data, model, s.n, round(s.mean, 4), _r(s.std), _r(s.ci_low), _r(s.ci_high), paper,
              None if paper is None else round(s.mean - paper, 4),
@@ -101,18 +121,20 @@ def summarize(
     cols = ["data", "model", "n", "test_acc mean", "std", "ci95 low", "ci95 high", "paper"]
     cols += ["mean - paper", "params", "seconds per run"]
     note = (f"{epochs} epochs, adam lr 0.01, cosine, batch 100; paper: Greydanus 2020 (MNIST-1D "
-            "only); seconds are wall time per run and depend on the machine's load")  # fmt: skip
+            "only); CI by t over seeds, clipped to [0, 1]; seconds: training + evaluation of the run's "
+            "epochs (no worker start-up), they depend on the machine's load")  # fmt: skip
     summary.tables.append(Table("Baselines: test accuracy vs the MNIST-1D paper", cols, rows, note))
     for data in datasets:
-        group = {v.split("/")[1]: test[v] for v in variants if v.startswith(f"{data}/")}
-        seeds = {
-            v.split("/")[1]: [r.seed for r in runs[v]] for v in variants if v.startswith(f"{data}/")
-        }
-        table, verdicts = stats_table(
-            f"Baselines on {data}: test accuracy", "test_acc", group, seeds
+        mine = [v for v in variants if v.startswith(f"{data}/")]
+        group = {v.split("/")[1]: test[v] for v in mine}
+        seeds = {v.split("/")[1]: [r.seed for r in runs[v]] for v in mine}
+        summary.tables.append(
+            stats_table(f"Baselines on {data}: test accuracy", "test_acc", group, seeds)
         )
-        summary.tables.append(table)
-        summary.verdicts += [f"{data}: {v}" for v in verdicts]
+    arms = [a for d in datasets for a in oc.arms(
+        outcomes, d, [v for v in variants if v.startswith(f"{d}/")], ["test_acc", "val_acc"])]  # fmt: skip
+    refs = {d: f"{d}/{REFERENCE}" for d in datasets}
+    conclude(summary, arms, refs, [Metric("test_acc")], min_effect=min_effect)
     for row in rows:
         if row[7] is not None:
             summary.text.append(
@@ -121,7 +143,7 @@ def summarize(
                 + f" over {row[2]} seeds (paper {row[7]:.2f}; difference {row[8]:+.3f})."
             )
     _figures(store, study, runs, test, datasets)
-    summary.data = {"test_acc": test, "paper": PAPER, "epochs": epochs}
+    summary.data.update({"test_acc": test, "paper": PAPER, "epochs": epochs})
     return study.finish(summary, outcomes)
 
 
@@ -135,7 +157,7 @@ def _figures(
     panels = {}
     for data in datasets:
         group = {v.split("/")[1]: rs for v, rs in runs.items() if v.startswith(f"{data}/") and rs}
-        panels[data] = out.series(store, group, "val_acc")
+        panels[data] = oc.series(store, group, "val_acc")
     if any(panels.values()):
         fig = plot_bands(panels, "epoch", "validation accuracy (fraction)", "Learning curves")
         study.figure(fig, "learning-curves", "Learning curves", "Validation accuracy per epoch.")

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Mapping, Sequence
@@ -15,22 +14,33 @@ from trainlab.errors import ConfigError, TrainlabError
 from trainlab.execute import Job, Outcome, check_workers, execute
 from trainlab.plots.comparisons import plot_dots
 from trainlab.plots.curves import plot_bands
+from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
+from trainlab.studies.budget import check_seeds
+from trainlab.studies.output import fingerprint
+from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import interval, pm, stats_table
+from trainlab.studies.target import reference_target, target_table, time_to_target
+from trainlab.studies.verdicts import Metric, conclude
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table
+
+__all__ = ["dry_run", "expand", "fingerprint", "parse_vary", "product", "run_grid", "seed_list"]
 
 Variants = dict[str, dict[str, Any]]  # variant name -> dotted overrides of the base config
 
 
 def seed_list(base: RunConfig, n: int) -> list[int]:
     """`n` seeds counted up from the base config's seed."""
-    out.check_seeds(n)
+    check_seeds(n)
     return [base.seed + i for i in range(n)]
 
 
 def expand(
-    base: RunConfig, variants: Mapping[str, Mapping[str, Any]], seeds: Sequence[int]
+    base: RunConfig,
+    variants: Mapping[str, Mapping[str, Any]],
+    seeds: Sequence[int],
+    role: str = "final",
 ) -> list[Job]:
     """Every variant at every seed, variant-major; each config validated (ConfigError names it)."""
     jobs = []
@@ -40,7 +50,7 @@ def expand(
                 cfg = base.with_overrides({**overrides, "seed": seed, "name": name})
             except ConfigError as exc:
                 raise ConfigError(f"variant {name!r}: {exc}") from None
-            jobs.append(Job(name, cfg))
+            jobs.append(Job(name, cfg, role=role))
     return jobs
 
 
@@ -93,10 +103,6 @@ def dry_run(base: RunConfig, variants: Variants) -> None:
             raise ConfigError(f"variant {name!r}: {exc}") from None
 
 
-def fingerprint(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:8]
-
-
 def run_grid(
     base: RunConfig,
     vary: Mapping[str, Sequence[Any]] | Sequence[str],
@@ -106,21 +112,46 @@ def run_grid(
     name: str | None = None,
     progress: bool = True,
     record: int | None = None,  # flight recorder every N steps in each run trained
+    reference: str | None = None,
+    min_effect: float | None = None,
+    target: float | None = None,
 ) -> out.StudyResult:
-    """Run (or resume) base x product(vary) x seeds and compare the variants on test accuracy."""
+    """Run (or resume) base x product(vary) x seeds; choose on validation and compare every
+    variant with `reference` (default: the first variant) on test accuracy, Holm-corrected."""
     check_workers(workers)
     fields = parse_vary(list(vary), base) if not isinstance(vary, Mapping) else dict(vary)
     variants = product(fields)
+    reference = check_reference(reference, list(variants))
+    check_effect(min_effect, target)
     seed_values = seed_list(base, seeds)
     jobs = expand(base, variants, seed_values)
     dry_run(base, variants)
     store = store or Store()
     name = name or f"grid-{base.name}-{fingerprint(base.canonical_json(), fields, seed_values)}"
-    config = {"base": base.model_dump(mode="json"), "vary": fields, "seeds": seed_values}
+    config = {"base": base.model_dump(mode="json"), "vary": fields, "seeds": seed_values,
+              "reference": reference, "min_effect": min_effect, "target": target}  # fmt: skip
     study = out.StudyOutput(store, "grid", name, config)
-    with out.live_progress(f"grid {name}", progress) as bar:
+    with live_progress(f"grid {name}", progress) as bar:
         outcomes = execute(store, study.id, jobs, workers, bar, record)
-    return summarize_grid(store, study, outcomes, fields, list(variants))
+    return summarize_grid(
+        store, study, outcomes, fields, list(variants), reference, min_effect, target
+    )
+
+
+def check_reference(reference: str | None, variants: Sequence[str]) -> str:
+    """The declared reference: one of the variants (default: the first)."""
+    if reference is None:
+        return variants[0]
+    if reference not in variants:
+        raise ConfigError(f"--reference {reference!r}: choose one of {', '.join(variants)}")
+    return reference
+
+
+def check_effect(min_effect: float | None, target: float | None) -> None:
+    if min_effect is not None and not 0 < min_effect < 1:
+        raise ConfigError(f"--min-effect {min_effect}: must be a difference in (0, 1)")
+    if target is not None and not 0 < target <= 1:
+        raise ConfigError(f"--target {target}: must be a validation accuracy in (0, 1]")
 
 
 def summarize_grid(
@@ -129,58 +160,53 @@ def summarize_grid(
     outcomes: Sequence[Outcome],
     fields: Mapping[str, Sequence[Any]],
     variants: list[str],
+    reference: str | None = None,
+    min_effect: float | None = None,
+    target: float | None = None,
 ) -> out.StudyResult:
-    runs = out.finished(outcomes, variants)
-    test = out.metric(runs, "test_acc")
-    table, verdicts = stats_table(
-        "Grid: test accuracy per variant", "test_acc", test, out.seeds(runs, "test_acc")
-    )
-    val, _ = stats_table(
-        "Grid: final validation accuracy per variant",
-        "val_acc",
-        out.metric(runs, "val_acc"),
-        out.seeds(runs, "val_acc"),
-    )
-    summary = Summary(
-        "grid",
-        f"Grid study over {', '.join(fields)}",
-        verdicts=verdicts,
-        tables=[table, val, costs_table(runs)],
-    )
-    order = [r[0] for r in table.rows]
+    reference = reference or variants[0]
+    runs = oc.finished(outcomes, variants)
+    test = oc.metric(runs, "test_acc")
+    val = oc.metric(runs, "val_acc")
+    summary = Summary("grid", f"Grid study over {', '.join(fields)}")
+    summary.tables += [
+        stats_table("Grid: final validation accuracy per variant", "val_acc", val, oc.seeds(runs, "val_acc")),
+        stats_table("Grid: test accuracy per variant", "test_acc", test, oc.seeds(runs, "test_acc")),
+    ]  # fmt: skip
+    arms = oc.arms(outcomes, "grid", variants, ["test_acc", "val_acc"])
+    comp = conclude(summary, arms, {"grid": reference}, [Metric("test_acc")], min_effect=min_effect)
+    how = "given" if target is not None else f"median final val_acc of the reference {reference}"
+    target = target if target is not None else reference_target(outcomes, reference)
+    if target is not None:
+        ttt = time_to_target(store, outcomes, variants, target)
+        summary.tables.append(target_table("Grid: time to target", ttt, target, how))
+        summary.data["time_to_target"] = {"target": target, "how": how, "variants": ttt}
+    summary.tables.append(costs_table(store, runs))
+    order = [v for v in variants if test.get(v)]
     if order:
         iv = {v: interval(test[v]) for v in order}
-        fig = plot_dots(
-            {v: test[v] for v in order},
-            "test accuracy (fraction correct)",
-            "Test accuracy per variant",
-            iv,
-        )
-        study.figure(
-            fig,
-            "test-acc",
-            "Test accuracy per variant",
-            "Dots are seeds; diamond is the mean with its 95% CI.",
-        )
-        curves = out.series(store, runs, "val_acc")
-        fig = plot_bands(
-            {"validation accuracy": curves},
-            "epoch",
-            "validation accuracy (fraction)",
-            "Validation accuracy per epoch",
-        )
+        fig = plot_dots({v: test[v] for v in order}, "test accuracy (fraction correct)",
+                        "Test accuracy per variant", iv)  # fmt: skip
+        study.figure(fig, "test-acc", "Test accuracy per variant",
+                     "Dots are seeds; diamond is the mean with its 95% CI (clipped to [0, 1]).")  # fmt: skip
+        curves = oc.series(store, runs, "val_acc")
+        fig = plot_bands({"validation accuracy": curves}, "epoch",
+                         "validation accuracy (fraction)", "Validation accuracy per epoch")  # fmt: skip
         study.figure(fig, "val-curves", "Validation accuracy per epoch")
-        summary.text.append(f"Best variant on test accuracy: {order[0]} ({pm(test[order[0]])}).")
-    summary.data = {"vary": dict(fields), "test_acc": test}
+    for b in comp["best"]:
+        v = b["variant"]
+        if test.get(v):
+            summary.text.append(f"Best on validation accuracy: {v} (test accuracy {pm(test[v])}).")
+    summary.data.update({"vary": dict(fields), "test_acc": test, "val_acc": val})
     return study.finish(summary, outcomes)
 
 
-def costs_table(runs: Mapping[str, Sequence[RunRecord]]) -> Table:
-    """Runs, parameters, mean wall seconds and epochs per variant."""
+def costs_table(store: Store, runs: Mapping[str, Sequence[RunRecord]]) -> Table:
+    """Runs, parameters, mean run seconds (its epochs, not a worker's start-up) and epochs."""
     rows = []
     for v, rs in runs.items():
         if rs:
-            secs = [r.seconds or 0.0 for r in rs]
+            secs = [oc.run_seconds(store, r) for r in rs]
             rows.append(
                 [
                     v,
@@ -194,7 +220,7 @@ def costs_table(runs: Mapping[str, Sequence[RunRecord]]) -> Table:
         "Cost per variant",
         ["variant", "runs", "params", "seconds per run", "epochs"],
         rows,
-        "wall seconds from start to end of each run",
+        "seconds: training + evaluation of the run's epochs (no worker start-up, no data loading)",
     )
 
 

@@ -1,27 +1,41 @@
-"""The optimizers-and-schedules study, fair by construction (DeepOBS / Schmidt et al., scaled down):
-every variant gets the same log-spaced learning-rate grid judged on validation accuracy, then runs
-n seeds at its own best rate. Tuning curves, convergence vs epoch and wall time, time to a target
-validation accuracy and stability (spread, divergences, loss spikes).
+"""The optimizers-and-schedules study, fair by construction (DeepOBS / Schmidt et al., AlgoPerf,
+scaled down): every variant is tuned the same way on validation — a shared learning-rate grid,
+bracketed at its edges, or the same quasi-random trials per optimizer — on tuning seeds (1000+),
+then runs fresh seeds at its chosen setting. Verdicts against the declared reference (the default
+optimizer adam, the default schedule cosine), Holm-corrected; time to the reference's median
+validation accuracy; tuning curves; stability (spread, divergences, loss spikes).
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
 from trainlab.execute import Job, Outcome, check_workers, execute
-from trainlab.plots.comparisons import plot_dots, plot_tuning
-from trainlab.plots.curves import plot_bands
 from trainlab.studies import output as out
-from trainlab.studies.grid import fingerprint
-from trainlab.studies.stats import interval, stats_table
-from trainlab.track.store import RunRecord, Store
-from trainlab.track.summary import Summary, Table
+from trainlab.studies import tuning as tn
+from trainlab.studies.budget import final_seeds, resolve_budget, tuning_seeds
+from trainlab.studies.grid import check_effect
+from trainlab.studies.optimizer_summary import REFERENCES, loss_spikes, summarize
+from trainlab.studies.output import fingerprint
+from trainlab.studies.progress import live_progress
+from trainlab.studies.target import to_target
+from trainlab.track.store import Store
+
+__all__ = [
+    "BUDGETS",
+    "OPTIMIZERS",
+    "REFERENCES",
+    "SCHEDULES",
+    "OptimBudget",
+    "choose",
+    "loss_spikes",
+    "run_optimizers",
+    "to_target",
+]
 
 OPTIMIZERS: dict[str, dict[str, Any]] = {
     "sgd": {"optim.name": "sgd"},
@@ -34,15 +48,18 @@ OPTIMIZERS: dict[str, dict[str, Any]] = {
 }
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "warmup_cosine")
 BASE = {"data": {"name": "mnist1d"}, "model": {"name": "mlp"}, "train": {"batch_size": 100}}
-SPIKE = 1.25  # a loss spike: an epoch's train loss above 1.25x the lowest one before it
 
 
 @dataclass(frozen=True)
 class OptimBudget:
     epochs: int
     lrs: tuple[float, ...]  # the tuning grid, the same for every variant
-    seeds: int  # final comparison: seeds at each variant's chosen rate
-    tuning_seeds: int  # seeds per grid point while tuning
+    seeds: int  # final comparison: fresh seeds at each variant's chosen setting
+    tuning_seeds: int  # seeds per grid point while tuning (offset by 1000 from the final ones)
+    extend: int = (
+        1  # bracketing: grid steps added at most, per variant, when the best is at an edge
+    )
+    trials: int = 0  # quasi-random tuning: trials per variant (0: as many as grid points)
 
 
 BUDGETS = {
@@ -58,7 +75,7 @@ class Family:
     key: str  # optimizers | schedules
     title: str
     variants: dict[str, dict[str, Any]]
-    chosen: dict[str, float] = field(default_factory=dict)
+    chosen: dict[str, tn.Point] = field(default_factory=dict)  # variant -> chosen point
 
 
 def families(
@@ -90,17 +107,20 @@ def _schedule(name: str, epochs: int) -> dict[str, Any]:
 def _jobs(
     base: RunConfig,
     fams: Sequence[Family],
-    lrs: Mapping[str, Sequence[float]],
+    points: Mapping[str, Sequence[tn.Point]],
     seeds: Sequence[int],
-) -> list[Job]:
-    jobs = []
+    role: str,
+) -> tuple[list[Job], list[tuple[str, int]]]:
+    """Every variant at each of its points and seeds, and the (variant, point index) of each."""
+    jobs, tags = [], []
     for fam in fams:
         for v, over in fam.variants.items():
-            for lr in lrs[v]:
+            for i, point in enumerate(points.get(v, [])):
                 for seed in seeds:
-                    cfg = base.with_overrides({**over, "optim.lr": lr, "seed": seed, "name": v})
-                    jobs.append(Job(v, cfg))
-    return jobs
+                    extra = {**over, **tn.apply(point, base.train.epochs), "seed": seed, "name": v}
+                    jobs.append(Job(v, base.with_overrides(extra), role=role))
+                    tags.append((v, i))
+    return jobs, tags
 
 
 def run_optimizers(
@@ -117,37 +137,104 @@ def run_optimizers(
     progress: bool = True,
     record: int | None = None,  # flight recorder every N steps in each run trained
     base: RunConfig | None = None,
+    tuning: str = "grid",
+    min_effect: float | None = None,
 ) -> out.StudyResult:
-    """Tune every variant on the same rate grid, then compare them over seeds at their best rate.
+    """Tune every variant the same way on validation, then compare them over fresh seeds.
 
     `schedule` is what the optimizers share; `optimizer` is what the schedules share; `target` is
-    the validation accuracy for time-to-target (default: 90% of the best variant's final mean).
+    the validation accuracy for time-to-target (default: the reference's median final val_acc);
+    `tuning` is `grid` (the budget's rates, bracketed) or `quasirandom` (AlgoPerf-style);
     `base` replaces the MLP on mnist1d (its optimizer, rate and schedule are what gets varied).
     """
     check_workers(workers)
-    b, label, n = out.resolve_budget(budget, BUDGETS, seeds)
-    if target is not None and not 0 < target <= 1:
-        raise ConfigError(f"--target {target}: must be a validation accuracy in (0, 1]")
+    b, label, n = resolve_budget(budget, BUDGETS, seeds)
+    check_effect(min_effect, target)
+    if tuning not in tn.TUNINGS:
+        raise ConfigError(f"--tuning {tuning!r}: choose one of {', '.join(tn.TUNINGS)}")
     base = (base or RunConfig.model_validate(BASE)).with_overrides({"train.epochs": b.epochs})
     fams = families(list(optimizers), list(schedules), schedule, optimizer, b.epochs)
     store = store or Store()
     sel = {f.key: list(f.variants) for f in fams}
-    name = name or f"optimizers-{label}-{fingerprint(sel, schedule, optimizer, n, base.hash(), b)}"
+    plan = [sel, schedule, optimizer, n, base.hash(), b] + ([tuning] if tuning != "grid" else [])
+    name = name or f"optimizers-{label}-{fingerprint(*plan)}"
     config = {"budget": label, "seeds": n, "epochs": b.epochs, "lrs": list(b.lrs), "tuning_seeds": b.tuning_seeds,
-              "schedule": schedule, "optimizer": optimizer, **sel, "base": base.model_dump(mode="json")}  # fmt: skip
+              "schedule": schedule, "optimizer": optimizer, **sel, "base": base.model_dump(mode="json"),
+              "tuning": tuning, "trials": b.trials, "extend": b.extend, "min_effect": min_effect}  # fmt: skip
     study = out.StudyOutput(store, "optimizers", name, config)
-    grid = {v: b.lrs for f in fams for v in f.variants}
-    tuning_jobs = _jobs(base, fams, grid, range(b.tuning_seeds))
-    with out.live_progress(f"optimizers ({label}): tuning", progress) as bar:
-        tuning = execute(store, study.id, tuning_jobs, workers, bar, record)
-    scores = tuning_scores(tuning)
+    variants = {v: over for f in fams for v, over in f.variants.items()}
+    if tuning == "grid":
+        points = {v: tn.grid_points(b.lrs) for v in variants}
+    else:
+        trials = b.trials or len(b.lrs)
+        lr_range = (min(b.lrs), max(b.lrs))
+        points = {v: tn.quasirandom_points(over, trials, lr_range, base.seed) for v, over in variants.items()}  # fmt: skip
+    t_seeds = tuning_seeds(base.seed, b.tuning_seeds)
+    tuning_out, tags = _tune(
+        store, study, base, fams, points, t_seeds, workers, record, label, progress
+    )
+    notes: list[str] = []
+    for _ in range(b.extend if tuning == "grid" else 0):  # bracketing, within the budget
+        more = _extensions(fams, tn.scores(tuning_out, tags, points), points, b.lrs, notes)
+        if not more:
+            break
+        start = {v: len(points[v]) for v in more}
+        for v, p in more.items():
+            points[v].append(p)
+        extra = {v: points[v][start[v] :] for v in more}
+        o2, t2 = _tune(store, study, base, fams, extra, t_seeds, workers, record, label, progress)
+        tuning_out += o2
+        tags += [(v, i + start[v]) for v, i in t2]
+    scores = tn.scores(tuning_out, tags, points)
     for fam in fams:
-        fam.chosen = {v: lr for v in fam.variants if (lr := choose(scores.get(v, {}))) is not None}
-    best = {v: [lr] for f in fams for v, lr in f.chosen.items()}
-    final_jobs = _jobs(base, [_only_chosen(f) for f in fams], best, range(n))
-    with out.live_progress(f"optimizers ({label}): {n} seeds at the chosen rates", progress) as bar:
+        fam.chosen = {
+            v: pt for v in fam.variants if (pt := tn.choose_point(scores.get(v, []))) is not None
+        }
+    best = {v: [p] for f in fams for v, p in f.chosen.items()}
+    final_jobs, _ = _jobs(
+        base, [_only_chosen(f) for f in fams], best, final_seeds(base.seed, n), "final"
+    )
+    with live_progress(
+        f"optimizers ({label}): {n} fresh seeds at the chosen settings", progress
+    ) as bar:
         final = execute(store, study.id, final_jobs, workers, bar, record)
-    return summarize(store, study, fams, scores, tuning, final, target, b, n, base)
+    return summarize(
+        store, study, fams, scores, tuning_out, final, target, b, n, base, tuning, notes, min_effect
+    )
+
+
+def _tune(
+    store: Store, study: out.StudyOutput, base: RunConfig, fams: Sequence[Family],
+    points: Mapping[str, Sequence[tn.Point]], seeds: Sequence[int], workers: int | None,
+    record: int | None, label: str, progress: bool,
+) -> tuple[list[Outcome], list[tuple[str, int]]]:  # fmt: skip
+    jobs, tags = _jobs(base, fams, points, seeds, "tuning")
+    with live_progress(f"optimizers ({label}): tuning", progress) as bar:
+        return execute(store, study.id, jobs, workers, bar, record), tags
+
+
+def _extensions(
+    fams: Sequence[Family],
+    scores: Mapping[str, Sequence[tuple[tn.Point, float | None]]],
+    points: Mapping[str, Sequence[tn.Point]],
+    lrs: Sequence[float],
+    notes: list[str],
+) -> dict[str, tn.Point]:
+    """Variants whose best rate sits on an edge of what they tried: the next rate beyond it."""
+    more = {}
+    for v in (v for f in fams for v in f.variants):
+        best = tn.choose_point(scores.get(v, []))
+        if best is None:
+            continue
+        tried = [p["optim.lr"] for p in points[v]]
+        nxt = tn.bracket(best["optim.lr"], tried, tn.step(lrs))
+        if nxt is not None and nxt not in tried:
+            more[v] = {"optim.lr": float(f"{nxt:.6g}")}
+            edge = "top" if nxt > best["optim.lr"] else "bottom"
+            notes.append(
+                f"{v}: best rate {best['optim.lr']:g} was at the {edge} edge of its grid; tried {nxt:.6g} too"
+            )
+    return more
 
 
 def _only_chosen(fam: Family) -> Family:
@@ -156,219 +243,7 @@ def _only_chosen(fam: Family) -> Family:
     )
 
 
-def tuning_scores(outcomes: Sequence[Outcome]) -> dict[str, dict[float, float | None]]:
-    """Per variant and rate: mean final val_acc over the tuning seeds; None if any seed did not
-    finish (diverged or failed): an unstable rate is never chosen."""
-    vals: dict[str, dict[float, list[float | None]]] = {}
-    for o in outcomes:
-        v = o.run.summary.get("val_acc") if o.status == "finished" and o.run else None
-        vals.setdefault(o.job.variant, {}).setdefault(o.job.config.optim.lr, []).append(v)
-    return {var: {lr: _mean_or_none(xs) for lr, xs in by_lr.items()} for var, by_lr in vals.items()}
-
-
-def _mean_or_none(xs: Sequence[float | None]) -> float | None:
-    ok = [x for x in xs if x is not None]
-    return sum(ok) / len(ok) if ok and len(ok) == len(xs) else None
-
-
 def choose(scores: Mapping[float, float | None]) -> float | None:
-    """The rate with the best score; ties go to the smaller rate; None if none finished."""
-    ok = [(lr, s) for lr, s in scores.items() if s is not None]
-    if not ok:
-        return None
-    return min(ok, key=lambda p: (-p[1], p[0]))[0]
-
-
-def to_target(
-    epochs: Sequence[Mapping[str, float]], target: float
-) -> tuple[int, int, float] | None:
-    """(epoch, step, wall seconds) when val_acc first reached `target`; None if never."""
-    seconds = 0.0
-    for e in epochs:
-        seconds += e["seconds"]
-        if e["val_acc"] >= target:
-            return int(e["epoch"]), int(e["step"]), seconds
-    return None
-
-
-def loss_spikes(train_loss: Sequence[float]) -> int:
-    """Epochs whose train loss is above SPIKE x the lowest train loss of the epochs before."""
-    spikes, low = 0, math.inf
-    for loss in train_loss:
-        if loss > SPIKE * low:
-            spikes += 1
-        low = min(low, loss)
-    return spikes
-
-
-def summarize(
-    store: Store,
-    study: out.StudyOutput,
-    fams: Sequence[Family],
-    scores: dict[str, dict[float, float | None]],
-    tuning: Sequence[Outcome],
-    final: Sequence[Outcome],
-    target: float | None,
-    b: OptimBudget,
-    n: int,
-    base: RunConfig,
-) -> out.StudyResult:
-    summary = Summary("optimizers", "Optimizers and learning-rate schedules")
-    runs = {f.key: out.finished(final, list(f.chosen)) for f in fams}
-    target = target if target is not None else default_target(runs.values())
-    rates = ", ".join(f"{lr:g}" for lr in b.lrs)
-    summary.text.append(
-        f"Protocol: each variant tried the learning rates {rates} ({b.tuning_seeds} seed each, "
-        f"{b.epochs} epochs, {base.model.name} on {base.data.name}), judged on final validation "
-        f"accuracy; then {n} seeds ran at each one's best rate. Time-to-target uses validation "
-        f"accuracy {target:.2f}."
-    )
-    summary.tables.append(_tuning_table(fams, scores, b.lrs))
-    summary.data = {
-        "target": target,
-        "tuning": {v: {str(k): s for k, s in d.items()} for v, d in scores.items()},
-    }
-    for fam in fams:
-        group = runs[fam.key]
-        test = out.metric(group, "test_acc")
-        title = f"{fam.title}: test accuracy at the chosen rate"
-        table, verdicts = stats_table(title, "test_acc", test, out.seeds(group, "test_acc"))
-        summary.tables += [table, _measures(store, fam, group, final, tuning, target)]
-        summary.verdicts += verdicts
-        if table.rows:
-            top, mean, count = table.rows[0][0], table.rows[0][2], table.rows[0][1]
-            summary.text.append(
-                f"{fam.title}: best on test accuracy is {top} at lr {fam.chosen[top]:g} "
-                f"(mean {mean:.3f} over {count} seeds)."
-            )
-        summary.data[fam.key] = {"chosen": fam.chosen, "test_acc": test}
-        _figures(store, study, fam, group, test)
-    curves = {
-        f.title: {v: (list(b.lrs), [scores.get(v, {}).get(lr) for lr in b.lrs]) for v in f.variants}
-        for f in fams
-    }
-    chosen = {v: lr for f in fams for v, lr in f.chosen.items()}
-    fig = plot_tuning(
-        curves, chosen, "final validation accuracy (fraction)", "Learning-rate tuning curves"
-    )
-    study.figure(fig, "tuning-curves", "Learning-rate tuning curves",
-                 "Validation accuracy after the last epoch against the learning rate: how "
-                 "sensitive each variant is to it.")  # fmt: skip
-    return study.finish(summary, [*tuning, *final])
-
-
-def default_target(groups: Iterable[Mapping[str, Sequence[RunRecord]]]) -> float:
-    """90% of the best variant's mean final val_acc, rounded down to 0.01 (0.5 if none)."""
-    means = [
-        statistics.fmean(r.summary["val_acc"] for r in runs)
-        for group in groups
-        for runs in group.values()
-        if runs
-    ]
-    return math.floor(0.9 * max(means, default=0.0) * 100) / 100 or 0.5
-
-
-def _tuning_table(
-    fams: Sequence[Family], scores: Mapping[str, Mapping[float, float | None]], lrs: Sequence[float]
-) -> Table:
-    rows = []
-    for fam in fams:
-        for v in fam.variants:
-            vals = [scores.get(v, {}).get(lr) for lr in lrs]
-            chosen = fam.chosen.get(v)
-            rows.append(
-                [
-                    fam.key,
-                    v,
-                    *(None if x is None else round(x, 4) for x in vals),
-                    "" if chosen is None else f"{chosen:g}",
-                ]
-            )
-    cols = ["family", "variant", *(f"lr {lr:g}" for lr in lrs), "chosen lr"]
-    return Table(
-        "Tuning: final validation accuracy per learning rate",
-        cols,
-        rows,
-        "empty cell: the run diverged or failed",
-    )
-
-
-def _measures(
-    store: Store,
-    fam: Family,
-    group: dict[str, list[RunRecord]],
-    final: Sequence[Outcome],
-    tuning: Sequence[Outcome],
-    target: float,
-) -> Table:
-    rows = []
-    for v, rs in group.items():
-        hits, spikes = [], []
-        for r in rs:
-            epochs = store.epochs(r.id)
-            hit = to_target(epochs, target)
-            if hit is not None:
-                hits.append(hit)
-            spikes.append(loss_spikes([e["train_loss"] for e in epochs]))
-        mine = out.unique([o for o in final if o.job.variant == v])
-        diverged = sum(o.status == "diverged" for o in mine)
-        tuned = out.unique([o for o in tuning if o.job.variant == v])
-        tuned_div = sum(o.status == "diverged" for o in tuned)
-        val = [r.summary["val_acc"] for r in rs]
-        best_val = [r.summary["best_val_acc"] for r in rs]
-        test = [r.summary["test_acc"] for r in rs]
-        rows.append([
-            v, f"{fam.chosen[v]:g}", len(rs), _mean(val), _mean(best_val), _mean(test),
-            round(statistics.stdev(test), 4) if len(test) > 1 else None,
-            f"{len(hits)}/{len(rs)}", *_medians(hits),
-            f"{diverged}/{len(mine)}", tuned_div, round(statistics.fmean(spikes), 2) if spikes else None,
-        ])  # fmt: skip
-    cols = ["variant", "lr", "n", "final val_acc", "best val_acc", "test_acc", "test_acc std"]
-    cols += ["reached target", "epochs to target", "steps to target", "seconds to target"]
-    cols += ["diverged (final)", "diverged lrs (tuning)", "loss spikes per run"]
-    note = (f"target val_acc {target:.2f}; to-target columns are medians over the seeds that reached it; "
-            f"wall seconds include evaluation and depend on the machine's load; a "
-            f"loss spike is an epoch with train loss above {SPIKE}x the lowest before it")  # fmt: skip
-    return Table(f"{fam.title}: speed and stability", cols, rows, note)
-
-
-def _medians(hits: Sequence[tuple[int, int, float]]) -> list[float | None]:
-    if not hits:
-        return [None, None, None]
-    return [round(statistics.median(h[i] for h in hits), 2) for i in range(3)]
-
-
-def _mean(xs: Sequence[float]) -> float | None:
-    return round(statistics.fmean(xs), 4) if xs else None
-
-
-def _figures(
-    store: Store,
-    study: out.StudyOutput,
-    fam: Family,
-    group: dict[str, list[RunRecord]],
-    test: dict[str, list[float]],
-) -> None:
-    shown = {v: vals for v, vals in test.items() if vals}
-    if not shown:
-        return
-    labels = {v: f"{v} (lr {fam.chosen[v]:g})" for v in shown}
-    fig = plot_dots({labels[v]: shown[v] for v in shown}, "test accuracy (fraction correct)", f"{fam.title}: test accuracy at the chosen rate",
-                    {labels[v]: interval(shown[v]) for v in shown})  # fmt: skip
-    study.figure(fig, f"test-acc-{fam.key}", f"{fam.title}: test accuracy")
-    for x, xlabel in (("epoch", "epoch"), ("time", "wall time (s)")):
-        panels = {
-            "train loss (log scale)": out.series(store, group, "train_loss", x),
-            "validation accuracy": out.series(store, group, "val_acc", x),
-        }
-        fig = plot_bands(
-            panels,
-            xlabel,
-            "value",
-            f"{fam.title}: convergence vs {xlabel}",
-            logy=["train loss (log scale)"],
-        )
-        fig.axes[0].set_ylabel("train loss (cross-entropy)")
-        fig.axes[1].set_ylabel("validation accuracy (fraction)")
-        stem = f"convergence-{fam.key}-{'epoch' if x == 'epoch' else 'time'}"
-        study.figure(fig, stem, f"{fam.title}: convergence vs {xlabel}")
+    """The rate with the best validation score; ties go to the smaller rate; None if none finished."""
+    p = tn.choose_point([({"optim.lr": lr}, s) for lr, s in scores.items()])
+    return None if p is None else float(p["optim.lr"])

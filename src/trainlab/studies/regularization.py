@@ -14,9 +14,14 @@ from trainlab.errors import ConfigError
 from trainlab.execute import Outcome, check_workers, execute, load_reliability
 from trainlab.plots.comparisons import plot_dots, plot_reliability, pool_bins
 from trainlab.plots.curves import plot_bands, plot_train_val
+from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
-from trainlab.studies.grid import expand, fingerprint
-from trainlab.studies.stats import compare, describe, interval, stats_table
+from trainlab.studies.budget import final_seeds, resolve_budget
+from trainlab.studies.grid import check_effect, expand
+from trainlab.studies.output import fingerprint
+from trainlab.studies.progress import live_progress
+from trainlab.studies.stats import describe, interval, stats_table
+from trainlab.studies.verdicts import Metric, conclude
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table
 
@@ -70,26 +75,28 @@ def run_regularization(
     progress: bool = True,
     record: int | None = None,  # flight recorder every N steps in each run trained
     base: RunConfig | None = None,
+    min_effect: float | None = None,
 ) -> out.StudyResult:
-    """Run (or resume) the regularization study; `methods` picks a subset (always with `none`);
-    `base` replaces the wide MLP on mnist1d."""
+    """Run (or resume) the regularization study; `methods` picks a subset (always with `none`,
+    the declared reference); `base` replaces the wide MLP on mnist1d; `min_effect` adds TOST."""
     check_workers(workers)
-    b, label, n = out.resolve_budget(budget, BUDGETS, seeds)
+    check_effect(min_effect, None)
+    b, label, n = resolve_budget(budget, BUDGETS, seeds)
     table = {**METHODS, **MORE}
     chosen = list(dict.fromkeys(["none", *(methods or b.methods)]))
     for m in chosen:
         if m not in table:
             raise ConfigError(f"--methods {m!r}: choose from {', '.join(table)}")
     base = (base or RunConfig.model_validate(BASE)).with_overrides({"train.epochs": b.epochs})
-    jobs = expand(base, {m: table[m] for m in chosen}, range(n))
+    jobs = expand(base, {m: table[m] for m in chosen}, final_seeds(base.seed, n))
     store = store or Store()
     name = name or f"regularization-{label}-{fingerprint(chosen, n, base.hash())}"
     config = {"budget": label, "seeds": n, "methods": {m: table[m] for m in chosen},
-              "base": base.model_dump(mode="json")}  # fmt: skip
+              "base": base.model_dump(mode="json"), "min_effect": min_effect}  # fmt: skip
     study = out.StudyOutput(store, "regularization", name, config)
-    with out.live_progress(f"regularization ({label})", progress) as bar:
+    with live_progress(f"regularization ({label})", progress) as bar:
         outcomes = execute(store, study.id, jobs, workers, bar, record)
-    return summarize(store, study, outcomes, chosen)
+    return summarize(store, study, outcomes, chosen, min_effect)
 
 
 MEASURES = (  # summary key, column, higher is better
@@ -104,11 +111,15 @@ MEASURES = (  # summary key, column, higher is better
 
 
 def summarize(
-    store: Store, study: out.StudyOutput, outcomes: Sequence[Outcome], methods: list[str]
+    store: Store,
+    study: out.StudyOutput,
+    outcomes: Sequence[Outcome],
+    methods: list[str],
+    min_effect: float | None = None,
 ) -> out.StudyResult:
-    runs = out.finished(outcomes, methods)
+    runs = oc.finished(outcomes, methods)
     summary = Summary("regularization", "Regularization: gap, calibration and stability")
-    values = {key: out.metric(runs, key) for key, _, _ in MEASURES}
+    values = {key: oc.metric(runs, key) for key, _, _ in MEASURES}
     rows = []
     for m in methods:
         if not runs[m]:
@@ -126,40 +137,20 @@ def summarize(
     note = "means over seeds; train acc in eval mode (no dropout); ECE on the test set, 15 bins"
     summary.tables.append(Table("Regularization: measures per method", cols, rows, note))
     for key, label, higher in (("test_acc", "test accuracy", True), ("ece", "ECE", False)):
-        t, verdicts = stats_table(
-            f"Regularization: {label}", key, values[key], out.seeds(runs, key), higher
-        )
+        t = stats_table(f"Regularization: {label}", key, values[key], oc.seeds(runs, key), higher)
         summary.tables.append(t)
-        summary.verdicts += verdicts
-    vs_none = _against_none(values, methods)
-    if vs_none is not None:
-        summary.tables.append(vs_none)
-    summary.text += _sentences(values, methods)
-    _figures(store, study, runs, values)
     summary.data = {k: values[k] for k, _, _ in MEASURES}
+    arms = oc.arms(outcomes, "regularization", methods, ["test_acc", "ece", "val_acc"])
+    comp = conclude(summary, arms, {"regularization": "none"},
+                    [Metric("test_acc"), Metric("ece", higher=False)], min_effect=min_effect)  # fmt: skip
+    summary.text += _sentences(values, methods, [b["variant"] for b in comp["best"]])
+    _figures(store, study, runs, values)
     return study.finish(summary, outcomes)
 
 
-def _against_none(values: dict[str, dict[str, list[float]]], methods: list[str]) -> Table | None:
-    if not values["test_acc"].get("none"):
-        return None
-    rows = []
-    for m in methods[1:]:
-        if not values["test_acc"].get(m):
-            continue
-        row: list[Any] = [m]
-        for key, _, higher in (("test_acc", "", True), ("gen_gap", "", False), ("ece", "", False)):
-            c = compare(values[key][m], values[key]["none"], higher)
-            row += [round(c.diff, 4), None if c.p is None else float(f"{c.p:.3g}"), c.verdict]
-        rows.append(row)
-    cols = ["method"]
-    for key in ("test_acc", "gen_gap", "ece"):
-        cols += [f"{key} diff", "p", "verdict"]
-    note = "each method against no regularization; Welch's t-test, two-sided, alpha 0.05; lower gap and ECE are better"
-    return Table("Regularization against none", cols, rows, note)
-
-
-def _sentences(values: dict[str, dict[str, list[float]]], methods: list[str]) -> list[str]:
+def _sentences(
+    values: dict[str, dict[str, list[float]]], methods: list[str], best: list[str]
+) -> list[str]:
     none = values["test_acc"].get("none")
     if not none:
         return []
@@ -171,11 +162,15 @@ def _sentences(values: dict[str, dict[str, list[float]]], methods: list[str]) ->
     if ranked:
         gap = min(ranked, key=lambda m: _mean(values["gen_gap"][m]) or 0.0)
         cal = min(ranked, key=lambda m: _mean(values["ece"][m]) or 0.0)
-        acc = max(ranked, key=lambda m: _mean(values["test_acc"][m]) or 0.0)
         text.append(
-            f"Smallest gap: {gap} ({_mean(values['gen_gap'][gap]):.3f}); best calibrated: {cal} "
-            f"(ECE {_mean(values['ece'][cal]):.3f}); best test accuracy: {acc} ({_mean(values['test_acc'][acc]):.3f})."
+            f"Smallest mean gap: {gap} ({_mean(values['gen_gap'][gap]):.3f}); smallest mean ECE: "
+            f"{cal} ({_mean(values['ece'][cal]):.3f}) (descriptive; the verdicts are below)."
         )
+    for acc in best:
+        if values["test_acc"].get(acc):
+            text.append(
+                f"Best on validation accuracy: {acc} (test accuracy {_mean(values['test_acc'][acc]):.3f})."
+            )
     return text
 
 
@@ -204,12 +199,14 @@ def _figures(
         ),
     ):
         groups = {m: values[key][m] for m in shown}
-        fig = plot_dots(groups, xlabel, title, {m: interval(v) for m, v in groups.items() if v})
+        bounds = None if key == "gen_gap" else (0.0, 1.0)
+        iv = {m: interval(v, bounds) for m, v in groups.items() if v}
+        fig = plot_dots(groups, xlabel, title, iv)
         study.figure(fig, stem, title, "Dots are seeds; diamond is the mean with its 95% CI.")
     panels = {
         m: (
-            out.series(store, {m: runs[m]}, "train_acc")[m],
-            out.series(store, {m: runs[m]}, "val_acc")[m],
+            oc.series(store, {m: runs[m]}, "train_acc")[m],
+            oc.series(store, {m: runs[m]}, "val_acc")[m],
         )
         for m in shown
     }
@@ -218,7 +215,7 @@ def _figures(
     )
     study.figure(fig, "train-vs-val", "Train vs validation accuracy per epoch")
     fig = plot_bands(
-        {"validation loss": out.series(store, runs, "val_loss")},
+        {"validation loss": oc.series(store, runs, "val_loss")},
         "epoch",
         "validation loss (cross-entropy)",
         "Validation loss per epoch",

@@ -1,5 +1,6 @@
-"""Statistics over seeds: mean, std, a 95% t-interval, best/worst seed, and Welch's t-test against
-the best variant with a verdict in words. Few seeds are the normal case; the words say so.
+"""Statistics over seeds: mean, std, a 95% t-interval (clipped to the metric's range), best/worst
+seed; the tests behind a verdict (paired by seed, or Welch), Holm's correction, TOST equivalence
+and the smallest difference a test of this n detects at 80% power. Few seeds are the normal case.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from scipy import stats as sps
 
 from trainlab.track.summary import Table
 
-ALPHA = 0.05  # two-sided significance level of the pairwise tests
+ALPHA = 0.05  # two-sided family-wise significance level of the verdicts
 LEVEL = 0.95  # confidence level of the intervals
+POWER = 0.80  # power of the minimum detectable difference
+UNIT = (0.0, 1.0)  # the range of an accuracy or a calibration error
+CI_NOTE = "95% CI by t-distribution over seeds, clipped to the metric's range [0, 1]"
 
 
 @dataclass
@@ -25,7 +29,7 @@ class Spread:
     n: int
     mean: float
     std: float | None  # sample standard deviation (ddof=1)
-    ci_low: float | None  # 95% t-interval of the mean
+    ci_low: float | None  # 95% t-interval of the mean (clipped to the metric's range if given)
     ci_high: float | None
     best: float
     best_seed: int
@@ -39,7 +43,7 @@ class Spread:
 
 @dataclass
 class Comparison:
-    """A variant against a reference (the best one): difference of means, Welch's test, verdict."""
+    """A variant against a reference: difference of means, Welch's test, uncorrected verdict."""
 
     diff: float  # mean(variant) - mean(reference)
     t: float | None
@@ -48,9 +52,13 @@ class Comparison:
 
 
 def describe(
-    values: Sequence[float], seeds: Sequence[int] | None = None, higher: bool = True
+    values: Sequence[float],
+    seeds: Sequence[int] | None = None,
+    higher: bool = True,
+    bounds: tuple[float, float] | None = None,
 ) -> Spread:
-    """Mean, std and 95% CI of `values` (one per seed) and which seed was best and worst."""
+    """Mean, std and 95% CI of `values` (one per seed) and which seed was best and worst. With
+    `bounds` (e.g. (0, 1) for an accuracy) the t-interval is clipped to the metric's range."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         raise ValueError("describe() needs at least one value")
@@ -64,6 +72,8 @@ def describe(
         std = float(x.std(ddof=1))
         half = float(sps.t.ppf(0.5 + LEVEL / 2, x.size - 1)) * std / math.sqrt(x.size)
         ci_low, ci_high = mean - half, mean + half
+        if bounds is not None:
+            ci_low, ci_high = max(ci_low, bounds[0]), min(ci_high, bounds[1])
     return Spread(
         x.size,
         mean,
@@ -78,7 +88,7 @@ def describe(
 
 
 def compare(a: Sequence[float], ref: Sequence[float], higher: bool = True) -> Comparison:
-    """Is `a` better or worse than `ref`? Welch's t-test (unequal variances), two-sided at 5%."""
+    """Welch's t-test (unequal variances), two-sided at 5%, uncorrected: one comparison alone."""
     xa, xr = np.asarray(a, dtype=float), np.asarray(ref, dtype=float)
     diff = float(xa.mean() - xr.mean())
     n = min(xa.size, xr.size)
@@ -102,23 +112,78 @@ def compare(a: Sequence[float], ref: Sequence[float], higher: bool = True) -> Co
     return Comparison(diff, t, p, word)
 
 
-def best_variant(groups: Mapping[str, Sequence[float]], higher: bool = True) -> str:
-    """The variant with the best mean (first of equals, in the order given)."""
-    means = {k: float(np.mean(v)) for k, v in groups.items() if len(v)}
-    if not means:
-        raise ValueError("no variant has a value")
-    pick = max if higher else min
-    return pick(means, key=lambda k: means[k])
+@dataclass
+class Test:
+    """One two-sided test of mean(a) - mean(ref): the difference, its 95% CI, p and the test."""
+
+    diff: float
+    ci: tuple[float, float] | None
+    p: float | None
+    test: str  # paired t | Welch t | ... (no spread) | none
+    n: int  # pairs (paired) or the smaller group (Welch)
+    se: float | None  # standard error of the difference
+    df: float | None
 
 
-def against_best(
-    groups: Mapping[str, Sequence[float]], higher: bool = True
-) -> tuple[str, dict[str, Comparison]]:
-    """The best variant and every other one compared with it."""
-    best = best_variant(groups, higher)
-    return best, {
-        k: compare(v, groups[best], higher) for k, v in groups.items() if k != best and len(v)
-    }
+def paired_or_welch(a: Mapping[int, float], ref: Mapping[int, float], paired: bool = True) -> Test:
+    """Paired t-test by seed when `paired` and both have the same seeds (shared seeds share the
+    split and the initialisation), Welch's t-test otherwise. Keys are seeds."""
+    xa, xr = np.array(list(a.values()), float), np.array(list(ref.values()), float)
+    diff = float(xa.mean() - xr.mean()) if xa.size and xr.size else math.nan
+    if paired and set(a) == set(ref) and len(a) >= 2:
+        d = np.array([a[s] - ref[s] for s in sorted(a)], float)
+        sd = float(d.std(ddof=1))
+        return _t_result(
+            float(d.mean()), sd / math.sqrt(d.size), float(d.size - 1), "paired t", d.size
+        )
+    n = min(xa.size, xr.size)
+    if n < 2:
+        return Test(diff, None, None, "none", n, None, None)
+    va, vr = float(xa.var(ddof=1)) / xa.size, float(xr.var(ddof=1)) / xr.size
+    se = math.sqrt(va + vr)
+    df = (va + vr) ** 2 / (va**2 / (xa.size - 1) + vr**2 / (xr.size - 1)) if se > 0 else n - 1.0
+    return _t_result(diff, se, df, "Welch t", n)
+
+
+def _t_result(diff: float, se: float, df: float, name: str, n: int) -> Test:
+    if se == 0:  # no spread: a constant difference is certain, a zero one is nothing
+        return Test(
+            diff, (diff, diff), 1.0 if diff == 0 else 0.0, f"{name} (no spread)", n, 0.0, df
+        )
+    p = float(2 * sps.t.sf(abs(diff / se), df))
+    half = float(sps.t.ppf(0.5 + LEVEL / 2, df)) * se
+    return Test(diff, (diff - half, diff + half), p, name, n, se, df)
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values (family-wise error control); None stays None."""
+    present = [(p, i) for i, p in enumerate(pvalues) if p is not None]
+    present.sort()
+    m, running = len(present), 0.0
+    adjusted: list[float | None] = [None] * len(pvalues)
+    for rank, (p, i) in enumerate(present):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def tost(test: Test, margin: float) -> float | None:
+    """Two one-sided tests: the p-value of "|diff| < margin" (equivalence); None without spread."""
+    if test.se is None or test.df is None:
+        return None
+    if test.se == 0:
+        return 0.0 if abs(test.diff) < margin else 1.0
+    lower = float(sps.t.sf((test.diff + margin) / test.se, test.df))
+    upper = float(sps.t.cdf((test.diff - margin) / test.se, test.df))
+    return max(lower, upper)
+
+
+def detectable(test: Test, alpha: float = ALPHA, power: float = POWER) -> float | None:
+    """The difference a test with this standard error and df finds with `power`, two-sided at
+    `alpha`: (t_{1-alpha/2} + t_{power}) x se."""
+    if test.se is None or test.df is None or test.se == 0:
+        return None
+    return float(sps.t.ppf(1 - alpha / 2, test.df) + sps.t.ppf(power, test.df)) * test.se
 
 
 def stats_table(
@@ -127,38 +192,29 @@ def stats_table(
     groups: Mapping[str, Sequence[float]],
     seeds: Mapping[str, Sequence[int]] | None = None,
     higher: bool = True,
-) -> tuple[Table, list[str]]:
-    """The per-variant table (mean, std, CI, best/worst seed, p and verdict vs the best) and the
-    verdict sentences, e.g. "sgd vs adam on test_acc: worse (p=0.003, n=3)"."""
+    bounds: tuple[float, float] | None = UNIT,
+) -> Table:
+    """The per-variant descriptive table (mean, std, CI, best/worst seed), in the order given.
+    Verdicts come from `trainlab.studies.verdicts`, against a declared reference."""
     present = {k: list(v) for k, v in groups.items() if len(v)}
-    if not present:
-        return Table(title, ["variant"], [], f"no finished runs for {metric}"), []
-    best, comps = against_best(present, higher)
     cols = ["variant", "n", f"{metric} mean", "std", "ci95 low", "ci95 high"]
-    cols += ["best", "best seed", "worst", "worst seed", "diff vs best", "p (Welch)", "verdict"]
-    rows, verdicts = [], []
-    for name, values in sorted(
-        present.items(), key=lambda kv: -np.mean(kv[1]) * (1 if higher else -1)
-    ):
-        s = describe(values, (seeds or {}).get(name), higher)
-        c = comps.get(name)
-        verdict = "best" if c is None else c.verdict
-        diff, p = (c.diff, c.p) if c is not None else (0.0, None)
+    cols += ["best", "best seed", "worst", "worst seed"]
+    rows = []
+    for name, values in present.items():
+        s = describe(values, (seeds or {}).get(name), higher, bounds)
         row = [name, s.n, _r(s.mean), _r(s.std), _r(s.ci_low), _r(s.ci_high), _r(s.best)]
-        rows.append([*row, s.best_seed, _r(s.worst), s.worst_seed, _r(diff), _sig(p), verdict])
-        if c is not None:
-            shown = "" if c.p is None else f"p={c.p:.3g}, "
-            verdicts.append(f"{name} vs {best} on {metric}: {c.verdict} ({shown}n={s.n})")
-    note = (
-        f"mean over seeds; std with ddof=1; {LEVEL:.0%} CI by t-distribution; Welch's t-test "
-        f"against the best variant ({best}), two-sided, alpha={ALPHA}, no multiple-test correction"
-    )
-    return Table(title, cols, rows, note), verdicts
+        rows.append([*row, s.best_seed, _r(s.worst), s.worst_seed])
+    ci = CI_NOTE if bounds else "95% CI by t-distribution"
+    note = f"mean over finished seeds; std with ddof=1; {ci}"
+    return Table(title, cols, rows, note if present else f"no finished runs for {metric}")
 
 
-def interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """(mean, CI low, CI high) of `values`; one value gives a zero-width interval."""
-    s = describe(values)
+def interval(
+    values: Sequence[float], bounds: tuple[float, float] | None = UNIT
+) -> tuple[float, float, float]:
+    """(mean, CI low, CI high) of `values`, clipped to `bounds` (default [0, 1], an accuracy);
+    one value gives a zero-width interval."""
+    s = describe(values, bounds=bounds)
     lo = s.ci_low if s.ci_low is not None else s.mean
     hi = s.ci_high if s.ci_high is not None else s.mean
     return s.mean, lo, hi
