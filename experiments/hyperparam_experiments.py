@@ -2,7 +2,7 @@
 then grid vs random vs TPE vs GP on the same space and budget over a few sampler seeds.
 
 Run: `python experiments/hyperparam_experiments.py [--full] [--workers 2]`: by default the quick
-budget (8 trials of 3 epochs, then 4 methods x 2 seeds x 4 trials; about 1-2 minutes on 2 cores),
+budget (6 trials of 2 epochs, then 4 methods x 2 seeds x 3 trials; 1-2 minutes on 2 cores),
 `--full` the paper-size one (32 trials of 10 epochs, then 4 methods x 3 seeds x 16 trials).
 Two workers each train with one thread: on two cores that is the fastest setting for the search.
 Rerunning resumes the searches (same names). The figures, tables and `best.yaml` land in the
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         "--store", default=None, help="run store folder [$TRAINLAB_STORE or ./trainlab-runs]"
     )
     a = p.parse_args(argv)
-    epochs, trials, repeats = (10, 32, 3) if a.full else (3, 8, 2)
+    epochs, trials, repeats = (10, 32, 3) if a.full else (2, 6, 2)
     epochs, trials, repeats = a.epochs or epochs, a.trials or trials, a.repeats or repeats
     base = load_config(ROOT / "configs" / "mnist1d_cnn.yaml", [f"train.epochs={epochs}"])
     space = load_space(ROOT / "configs" / "mnist1d_cnn_space.yaml")

@@ -1,0 +1,27 @@
+"""trainlab.progress: the bar counts executor outcomes and search trials; a log gets one line per step."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainlab.progress import progress_bar
+from trainlab.search import TrialRecord
+
+
+def test_bar_counts_runs_and_trials(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress_bar("demo", total=None) as bar:
+        bar.runs(None, 2, 5)  # the executor's first call: 2 of 5 already done
+        assert bar.completed == 2
+        bar.set_total(7)
+        bar.trial(TrialRecord(number=0, state="PRUNED", value=None, params={}))
+        bar.advance(2)
+        assert bar.completed == 5
+    assert capsys.readouterr().out == ""  # progress never goes to stdout
+
+
+def test_a_log_gets_one_line_per_step(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress_bar("demo", total=2) as bar:
+        bar.doing("first")
+        bar.advance()
+        bar.doing("second")
+    assert capsys.readouterr().err.splitlines() == ["demo: first", "demo: second"]
