@@ -25,3 +25,17 @@ def test_a_log_gets_one_line_per_step(capsys: pytest.CaptureFixture[str]) -> Non
         bar.advance()
         bar.doing("second")
     assert capsys.readouterr().err.splitlines() == ["demo: first", "demo: second"]
+
+
+def test_runs_that_did_not_finish_are_counted_by_status() -> None:
+    from trainlab.config import RunConfig
+    from trainlab.execute import Job, Outcome
+
+    job = Job("a", RunConfig())
+    with progress_bar("demo") as bar:
+        bar.runs(Outcome(job, "diverged", None), 1, 3)
+        bar.runs(Outcome(job, "finished", None), 2, 3)
+        bar.runs(Outcome(job, "failed", None), 3, 3)
+        task = bar._progress.tasks[0]
+        assert (bar.completed, bar.failed, task.total) == (3, 2, 3)
+        assert task.fields["info"] == "1 diverged, 1 failed"

@@ -37,6 +37,7 @@ class Bar:
         self._progress, self._task, self._title = progress, task, title
         self.completed = 0
         self.failed = 0
+        self._ended: dict[str, int] = {}
 
     def doing(self, what: str) -> None:
         """Show `what` as the step running now (a log file, having no live bar, gets a line)."""
@@ -54,11 +55,13 @@ class Bar:
         self._progress.update(self._task, total=total)
 
     def runs(self, outcome: Outcome | None, done: int, total: int) -> None:
-        """`trainlab.studies.execute`'s progress callback: runs done of total, failures counted."""
+        """`trainlab.studies.execute`'s progress callback: runs done of total, and how many ended
+        otherwise (diverged, failed, interrupted), by status."""
         if outcome is not None and outcome.status != "finished":
             self.failed += 1
+            self._ended[outcome.status] = self._ended.get(outcome.status, 0) + 1
         self.completed = done
-        info = f"{self.failed} not finished" if self.failed else ""
+        info = ", ".join(f"{n} {status}" for status, n in self._ended.items())
         self._progress.update(self._task, completed=done, total=total, info=info)
 
     def trial(self, t: TrialRecord) -> None:

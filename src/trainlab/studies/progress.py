@@ -1,11 +1,12 @@
-"""Live progress of a study on stderr: a Rich bar of runs done / total, ETA and failures."""
+"""Live progress of a study on stderr: the package's Rich bar (`trainlab.progress`) fed by the
+executor with runs done / total, ETA and the runs that did not finish."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from trainlab.execute import Outcome, Progress
+from trainlab.execute import Progress
 
 
 @contextmanager
@@ -14,38 +15,7 @@ def live_progress(title: str, enabled: bool = True) -> Iterator[Progress | None]
     if not enabled:
         yield None
         return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.progress import Progress as RichProgress
+    from trainlab.progress import progress_bar
 
-    bar = RichProgress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task(title, total=None, info="")
-    bad: dict[str, int] = {}
-
-    def update(outcome: Outcome | None, done: int, total: int) -> None:
-        if outcome is not None and outcome.status != "finished":
-            bad[outcome.status] = bad.get(outcome.status, 0) + 1
-        info = ", ".join(f"{n} {s}" for s, n in bad.items())
-        bar.update(task, completed=done, total=total, info=info)
-
-    bar.start()
-    try:
-        yield update
-    finally:
-        bar.live.stop()  # not bar.stop(): that prints an empty line when stderr is not a terminal
+    with progress_bar(title) as bar:
+        yield bar.runs
