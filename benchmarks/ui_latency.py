@@ -72,7 +72,11 @@ def build(root: Path, runs: int, epochs: int) -> list[str]:
     con = sqlite3.connect(root / "trainlab.db", isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("BEGIN")
-    con.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_rows)
+    con.executemany(
+        "INSERT INTO runs (id, name, config_hash, config, seed, status, created, ended, env,"
+        " summary, error, host, pid, pid_start) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        run_rows,
+    )
     con.executemany("INSERT INTO epochs VALUES (?,?,?)", epoch_rows)
     con.execute("COMMIT")
     con.execute("ANALYZE")
