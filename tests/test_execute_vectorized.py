@@ -85,7 +85,9 @@ def test_a_diverged_member_is_masked_out_and_the_others_match_their_lone_runs() 
 def test_a_config_that_cannot_vectorize_runs_alone_and_says_why() -> None:
     cfg = RunConfig.model_validate(BASE).with_overrides({"train.early_stopping": 2})
     store = Store()
-    out = execute(store, store.open_study("e", "grid", {}).id, seeds(cfg, 2), workers=1)
+    out = execute(
+        store, store.open_study("e", "grid", {}).id, seeds(cfg, 2), workers=1, settings=AUTO
+    )
     assert [o.status for o in out] == ["finished", "finished"]
     assert {o.note for o in out} == {
         "not vectorized: early stopping ends each seed at its own epoch"

@@ -31,7 +31,11 @@ WorkersOpt = Annotated[
     int | None, typer.Option(help="Worker processes (default: the cores available)")
 ]
 VectorizeOpt = Annotated[
-    str, typer.Option(help="auto: the seeds of one config train as one vmapped model | off")
+    str,
+    typer.Option(
+        help="auto: the seeds of one config train as one vmapped model (off by default: measured"
+        " 1.26x at 8 MLP seeds, slower at 4, on 2 cores) | off"
+    ),
 ]
 DevicesOpt = Annotated[
     str | None,

@@ -34,7 +34,7 @@ def suite(
         typer.Option("--only", help="Run just this step (repeatable), e.g. --only baselines"),
     ] = None,
     workers: WorkersOpt = None,
-    vectorize: VectorizeOpt = "auto",
+    vectorize: VectorizeOpt = "off",
     devices: DevicesOpt = None,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
