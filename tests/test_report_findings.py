@@ -36,6 +36,18 @@ def test_findings_lead_with_answers_and_each_verdict_is_printed_once(tmp_path: P
     assert html.index(ANSWER) < html.index(VERDICT)
 
 
+def test_an_inspections_measurements_are_not_called_uncorrected(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    record = store.open_study("feat", "inspect-features", {})
+    summary = Summary("inspect-features", "Features", verdicts=["no dead units in any layer"])
+    store.finish_study(record.id, summary.to_json())
+    (finding,) = build_report(store, select(store, ["feat"])).findings
+    assert [v.text for v in finding.items] == ["no dead units in any layer"] and finding.corrected
+    assert "without multiplicity correction" not in render(
+        build_report(store, select(store, ["feat"]))
+    )
+
+
 def test_an_old_summary_without_answers_falls_back_to_its_verdicts_once(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     sid = _study(store, "old", [])

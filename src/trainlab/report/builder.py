@@ -405,9 +405,11 @@ def breakable(text: Any) -> Markup:
 
 
 def _finding(section: Section) -> Finding:
+    """An inspection's verdicts are measurements, not comparisons: nothing to correct; a
+    comparison stored before answers existed is marked as uncorrected."""
     if section.answers:
         return Finding(section, section.answers, True)
-    return Finding(section, section.verdicts, False)
+    return Finding(section, section.verdicts, section.kind.startswith("inspect"))
 
 
 def _median(values: list[float]) -> float:
