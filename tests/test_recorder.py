@@ -16,6 +16,7 @@ from trainlab.data.spec import Dataset
 from trainlab.inspect import recorder as rec_mod
 from trainlab.inspect.probes import hook_count
 from trainlab.inspect.recorder import NEAR_ZERO_REL, STATS, Recorder, load_record
+from trainlab.train import History
 from trainlab.train.loop import fit
 
 from conftest import BoringModel
@@ -43,6 +44,7 @@ def _train(model: nn.Module, rec: Recorder, steps: int, x: torch.Tensor, y: torc
         loss.backward()
         opt.step()
         rec.on_step(step, model, loss)
+    rec.on_end(model, History())  # as fit does: the hooks and the MHA fast-path flag restored
     return before
 
 

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from trainlab.errors import ConfigError, StoreError
-from trainlab.inspect.probes import Probe, default_layers, first_tensor, select_modules
-from trainlab.inspect.streaming import BINS, Histogram
+from trainlab.inspect.probes import default_layers, first_tensor, select_modules
+from trainlab.inspect.streaming import BINS, Histogram, Moments
 from trainlab.train.loop import Callback, History
 
 DEFAULT_EVERY = 25  # steps between records; overhead measured in benchmarks/recorder_overhead.py
@@ -103,13 +103,15 @@ class Recorder(Callback):
         self.every, self.bins = every, bins
         self.layers = layers
         self._params: list[list[nn.Parameter]] = []
-        self._probe: Probe | None = None
-        self._before: list[list[torch.Tensor]] | None = None
+        self._before: list[torch.Tensor] | None = None  # weights before a recording step, flat
         self._steps: list[int] = []
         self._rows: list[np.ndarray] = []  # each (len(STATS), L)
         self._hists: list[list[Histogram]] = []
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._near: dict[str, list[float]] = {}  # layer -> [near-zero count, count] this record
+        # This record's activation statistics per layer: moments, histogram, [near-zero, count].
+        self._moments: dict[str, Moments] = {}
+        self._hist: dict[str, Histogram] = {}
+        self._near: dict[str, list[float]] = {}
         self._modules: dict[str, nn.Module] = {}
         self._fastpath: bool | None = None
 
@@ -119,18 +121,14 @@ class Recorder(Callback):
         self._params = [
             [p for p in self._modules[n].parameters() if p.requires_grad] for n in self.layers
         ]
-        # One probe for its statistics containers; our own hooks (attached only around recording
-        # forwards) hand it the pre-dropout activation.
-        self._probe = Probe(
-            model, names=self.layers, bins=self.bins, training_only=True, warn=False
-        )
 
     def on_step(self, step: int, model: nn.Module, loss: torch.Tensor) -> None:
         if not self._params:
             self._setup(model)
-        if self._before is not None and step % self.every == 0:
-            self._record(step)
-        self._disarm()
+        if self._before is not None:
+            if step % self.every == 0:
+                self._record(step)
+            self._disarm()
         if (step + 1) % self.every == 0:
             self._arm()
 
@@ -138,10 +136,10 @@ class Recorder(Callback):
         self._disarm()
 
     def _arm(self) -> None:
-        assert self._probe is not None
         with torch.no_grad():
-            self._before = [[p.detach().clone() for p in ps] for ps in self._params]
-        self._probe.reset()
+            self._before = [p.detach().clone() for ps in self._params for p in ps]
+        self._moments = {name: Moments() for name in self._modules}
+        self._hist = {name: Histogram(self.bins) for name in self._modules}
         self._near = {name: [0.0, 0.0] for name in self._modules}
         self._fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)  # the fused path skips submodule hooks
@@ -158,36 +156,43 @@ class Recorder(Callback):
         self._before = None
 
     def _observe(self, name: str, x: torch.Tensor) -> None:
-        if not torch.is_grad_enabled() or not x.is_floating_point():
+        if not torch.is_grad_enabled() or not x.is_floating_point() or x.numel() == 0:
             return  # a validation pass during training
-        assert self._probe is not None
-        self._probe.observe(self._probe.stats[name], x)
-        with torch.no_grad():
-            near, count = near_zero(x)
+        with torch.no_grad():  # float64 sums (E[x²] - mean² keeps its digits); one transfer
+            f = x.detach().reshape(-1).double()
+            low, high = torch.aminmax(f)
+            total, squares, lo, hi = torch.stack([f.sum(), torch.dot(f, f), low, high]).tolist()
+            n = f.numel()
+            m, rms = total / n, math.sqrt(squares / n)
+            near = int(torch.count_nonzero(f.abs() < NEAR_ZERO_REL * rms)) if rms > 0 else n
+        self._moments[name].merge(n, m, max(0.0, squares / n - m * m), lo, hi)
+        self._hist[name].update(x, lo, hi)
         self._near[name][0] += near
-        self._near[name][1] += count
+        self._near[name][1] += n
 
     def _record(self, step: int) -> None:
-        assert self._probe is not None and self._before is not None and self.layers is not None
+        assert self._before is not None and self.layers is not None
         row = np.full((len(STATS), len(self.layers)), np.nan)
         hists = []
         with torch.no_grad():
             grads = [[p.grad for p in ps if p.grad is not None] for ps in self._params]
-            diffs = [
-                [p - b for p, b in zip(ps, bs, strict=True)]
-                for ps, bs in zip(self._params, self._before, strict=True)
-            ]
-            row[3] = _norms(grads)
-            row[4] = _norms(self._params)
+            params: list[torch.Tensor] = [p for ps in self._params for p in ps]
+            diffs = list(torch._foreach_sub(params, self._before)) if params else []
+            sizes = [len(ps) for ps in self._params]
+            # The four norms of every layer from one batched norm and one transfer.
+            g_norms, w_norms, d_norms, b_norms = _norms(
+                [grads, _split(params, sizes), _split(diffs, sizes), _split(self._before, sizes)]
+            )
+            row[3], row[4] = g_norms, w_norms
             with np.errstate(invalid="ignore", divide="ignore"):  # a layer without weights: nan
-                row[5] = _norms(diffs) / _norms(self._before)
+                row[5] = d_norms / b_norms
             row[3, [not g for g in grads]] = math.nan  # no gradient reached the layer
         for j, name in enumerate(self.layers):
-            s = self._probe.stats[name]
-            if s.calls:
+            m = self._moments[name]
+            if m.count:
                 near, count = self._near[name]
-                row[0:3, j] = s.moments.mean, s.moments.std, near / count
-            hists.append(s.hist)
+                row[0:3, j] = m.mean, m.std, near / count
+            hists.append(self._hist[name])
         self._steps.append(step)
         self._rows.append(row)
         self._hists.append(hists)
@@ -268,15 +273,24 @@ def _tap(module: nn.Module, observe: Callable[[torch.Tensor], None]) -> list[Any
     return handles
 
 
-def _norms(groups: Sequence[Sequence[torch.Tensor]]) -> np.ndarray:
-    """Global L2 norm of each group of tensors (0 for an empty group): (len(groups),), from one
-    batched norm over all tensors and one transfer, not a sync per tensor."""
-    flat = [t for g in groups for t in g]
-    out = np.zeros(len(groups))
-    if not flat:
-        return out
-    squares = torch.stack(torch._foreach_norm(flat)).double().pow(2).cpu().numpy()
-    bounds = np.cumsum([0, *(len(g) for g in groups)])
-    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-        out[i] = math.sqrt(squares[lo:hi].sum())
+def _split(flat: Sequence[torch.Tensor], sizes: Sequence[int]) -> list[list[torch.Tensor]]:
+    """`flat` cut into consecutive groups of `sizes`."""
+    bounds = np.cumsum([0, *sizes])
+    return [list(flat[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
+
+
+def _norms(families: Sequence[Sequence[Sequence[torch.Tensor]]]) -> list[np.ndarray]:
+    """Per family of groups of tensors, the global L2 norm of each group (0 for an empty group),
+    all from one batched norm over every tensor and one transfer, not a sync per tensor."""
+    flat = [t for groups in families for g in groups for t in g]
+    squares = torch.stack(torch._foreach_norm(flat)).double().pow(2).cpu().numpy() if flat else None
+    out, i = [], 0
+    for groups in families:
+        norms = np.zeros(len(groups))
+        for j, g in enumerate(groups):
+            if g:
+                assert squares is not None  # some tensor, so `flat` was not empty
+                norms[j] = math.sqrt(float(squares[i : i + len(g)].sum()))
+                i += len(g)
+        out.append(norms)
     return out

@@ -24,7 +24,7 @@ from trainlab.train.callbacks import Callback, History, StopTraining
 from trainlab.train.metrics import evaluate, expected_calibration_error
 from trainlab.train.optim import build_optimizer, build_schedule
 from trainlab.train.precision import channels_last, mixed_precision
-from trainlab.train.regularize import penalized_params, penalty, weight_norm
+from trainlab.train.regularize import penalized_params, penalizes, penalty_term, weight_norm
 from trainlab.train.seed import seed_everything, set_deterministic
 
 RESUME_FILE = "last.pt"  # full training state, written after every epoch when asked
@@ -53,6 +53,12 @@ def fit(
     steps_per_epoch = math.ceil(n / t.batch_size)
     sched = build_schedule(opt, cfg.schedule, t.epochs, steps_per_epoch)
     reg_params = penalized_params(model)
+    # What a step does is decided once, so the hot loop does no work that does nothing: no
+    # autocast or grad scaler in fp32, no penalty, scheduler or callback calls that are no-ops.
+    amp, scaled = t.precision != "fp32", scaler.is_enabled()
+    penalized = penalizes(reg_params, cfg.regularize)
+    per_batch = sched.per_batch and sched.scheduler is not None
+    step_callbacks = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
     smoothing = cfg.regularize.label_smoothing
     clip = cfg.regularize.grad_clip
     hist = History()
@@ -86,22 +92,33 @@ def fit(
                 xb, yb = xs[i : i + t.batch_size], ys[i : i + t.batch_size]
                 if layout is not None:
                     xb = xb.contiguous(memory_format=layout)
-                with autocast():
+                if amp:
+                    with autocast():
+                        logits = forward(xb)
+                        loss = F.cross_entropy(logits.float(), yb, label_smoothing=smoothing)
+                else:
                     logits = forward(xb)
-                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=smoothing)
-                extra = penalty(reg_params, cfg.regularize)
+                    loss = F.cross_entropy(logits, yb, label_smoothing=smoothing)
+                total = loss + penalty_term(reg_params, cfg.regularize) if penalized else loss
                 opt.zero_grad(set_to_none=True)
-                scaler.scale(loss if extra is None else loss + extra).backward()
-                if clip is not None:
-                    scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
-                    nn.utils.clip_grad_norm_(model.parameters(), clip)
-                scaler.step(opt)
-                scaler.update()
-                sched.step_batch()
+                if scaled:
+                    scaler.scale(total).backward()
+                    if clip is not None:
+                        scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
+                        nn.utils.clip_grad_norm_(model.parameters(), clip)
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    total.backward()
+                    if clip is not None:
+                        nn.utils.clip_grad_norm_(model.parameters(), clip)
+                    opt.step()
+                if per_batch:
+                    sched.step_batch()
                 step += 1
                 loss_sum += loss.detach() * len(yb)
                 correct += (logits.detach().argmax(1) == yb).sum()
-                for cb in callbacks:
+                for cb in step_callbacks:
                     cb.on_step(step, model, loss)
             train_loss = loss_sum.item() / n
             train_seconds = time.perf_counter() - t0

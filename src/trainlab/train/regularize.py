@@ -13,10 +13,18 @@ def penalized_params(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
 
 
+def penalizes(params: list[nn.Parameter], cfg: RegularizeConfig) -> bool:
+    """Whether `penalty` adds anything: some weights, and L1 or L2 on."""
+    return bool(params) and (cfg.l1 != 0 or cfg.l2 != 0)
+
+
 def penalty(params: list[nn.Parameter], cfg: RegularizeConfig) -> torch.Tensor | None:
     """l1 * sum|w| + l2 / 2 * sum w^2 over `params`, or None when both are off (no extra work)."""
-    if not params or (cfg.l1 == 0 and cfg.l2 == 0):
-        return None
+    return penalty_term(params, cfg) if penalizes(params, cfg) else None
+
+
+def penalty_term(params: list[nn.Parameter], cfg: RegularizeConfig) -> torch.Tensor:
+    """l1 * sum|w| + l2 / 2 * sum w^2 over `params` (a non-empty list; see `penalizes`)."""
     total = params[0].new_zeros(())
     if cfg.l1:
         total = total + cfg.l1 * sum(p.abs().sum() for p in params)
