@@ -120,6 +120,15 @@ def test_baselines_tiny_beside_the_paper() -> None:
         "mnist1d/gru",
     }
     assert all(v["n"] == 2 for v in comp["variants"])
+    ttt = summary.data["time_to_target"]["mnist1d"]  # the target: the MLP's median final val_acc
+    mlp = [o.run.summary["val_acc"] for o in result.outcomes if o.job.variant == "mnist1d/mlp" and o.run]  # fmt: skip
+    assert ttt["target"] == pytest.approx(sorted(mlp)[0] / 2 + sorted(mlp)[1] / 2)
+    assert set(ttt["variants"]) == {f"mnist1d/{m}" for m in ("logreg", "mlp", "cnn", "gru")}
+    assert (
+        ttt["variants"]["mnist1d/mlp"]["reached"] >= 1 and ttt["variants"]["mnist1d/mlp"]["n"] == 2
+    )
+    assert "Baselines on mnist1d: time to target" in [t.title for t in summary.tables]
+    assert "performance_profile" not in summary.data  # one dataset: nothing to profile over
 
 
 def test_optimizers_tiny_tunes_on_tuning_seeds_then_compares_on_fresh_ones() -> None:
@@ -175,6 +184,11 @@ def test_regularization_tiny_measures_calibration() -> None:
         ("dropout 0.5", "test_acc"), ("dropout 0.5", "ece"), ("l2 1e-3", "test_acc"), ("l2 1e-3", "ece"),
     ]  # fmt: skip
     assert summary.data["comparison"]["n_comparisons"] <= 4
+    ttt = summary.data["time_to_target"]["regularization"]
+    assert list(ttt["variants"]) == ["none", "dropout 0.5", "l2 1e-3"]
+    assert ttt["how"] == "median final val_acc of the reference none"
+    assert "Regularization: time to target" in [t.title for t in summary.tables]
+    assert "performance_profile" not in summary.data
     assert "reliability.png" in {f.file for f in summary.figures}
     run = next(o.run for o in result.outcomes if o.run is not None)
     stored = load_reliability(run)

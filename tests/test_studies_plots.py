@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from trainlab.plots.comparisons import plot_dots, plot_reliability, plot_tuning, pool_bins
+from trainlab.plots.comparisons import (
+    plot_dots,
+    plot_profiles,
+    plot_reliability,
+    plot_tuning,
+    pool_bins,
+)
 from trainlab.plots.curves import mean_band, plot_bands, plot_train_val
 
 
@@ -52,3 +58,14 @@ def test_tuning_curves_mark_the_rates_tried_beyond_the_grid() -> None:
     assert list(squares[0].get_ydata()) == [0.6] and "beyond the grid" in fig.get_suptitle()
     plain = plot_tuning(curves, {"sgd": 1.0}, "val acc", "T")
     assert not [ln for ln in plain.axes[0].lines if ln.get_marker() == "s"]
+
+
+def test_performance_profiles_are_steps_to_tau_max_with_scores_in_the_legend() -> None:
+    panels = {"Optimizers": {"adam": ([1.0, 3.0, 4.0], [0.5, 1.0, 1.0], 2 / 3),
+                             "sgd": ([1.0, 4.0], [0.0, 0.5], 0.0)}}  # fmt: skip
+    fig = plot_profiles(panels, 4.0, "tau", "Profiles")
+    labelled(fig)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlim() == (1.0, 4.0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["adam (score 0.67)", "sgd (score 0.00)"]  # fmt: skip
+    assert list(ax.lines[0].get_xdata()) == [1.0, 3.0, 4.0]

@@ -63,10 +63,26 @@ MinEffectOpt = Annotated[
     float | None,
     typer.Option(help="Smallest difference that matters: adds a TOST equivalence verdict"),
 ]
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="Comma-separated datasets, each a workload running the whole study, e.g. "
+        "mnist1d,digits; 2 or more add performance profiles (default: the base config's dataset)",
+    ),
+]
+TargetOpt = Annotated[
+    float | None,
+    typer.Option(help="Validation accuracy for time-to-target (default: the reference's median)"),
+]
 
 
 def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _datasets(text: str | None) -> list[str] | None:
+    return None if text is None else _split(text)
 
 
 def _base(
@@ -158,12 +174,8 @@ def optimizers(
     ] = "constant,step,cosine,onecycle,warmup_cosine",
     schedule: Annotated[str, typer.Option(help="The schedule every optimizer uses")] = "constant",
     optimizer: Annotated[str, typer.Option(help="The optimizer every schedule uses")] = "momentum",
-    target: Annotated[
-        float | None,
-        typer.Option(
-            help="Validation accuracy for time-to-target (default: the reference's median)"
-        ),
-    ] = None,
+    target: TargetOpt = None,
+    data: DataOpt = None,
     tuning: Annotated[
         str,
         typer.Option(help="grid (the budget's rates, bracketed) | quasirandom (AlgoPerf-style)"),
@@ -189,7 +201,8 @@ def optimizers(
     with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = _run("optimizers", store, lambda st: run_optimizers(
             budget, seeds, _split(optimizers), _split(schedules), schedule, optimizer, target,
-            workers, st, name, record=record, base=base, tuning=tuning, min_effect=min_effect))  # fmt: skip
+            workers, st, name, record=record, base=base, tuning=tuning, min_effect=min_effect,
+            data=_datasets(data)))  # fmt: skip
     _show(result, as_json)
 
 
@@ -203,6 +216,8 @@ def regularization(
         str | None,
         typer.Option(help="Comma-separated method names (default: the budget's); `none` is added"),
     ] = None,
+    target: TargetOpt = None,
+    data: DataOpt = None,
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "off",
     devices: DevicesOpt = None,
@@ -225,7 +240,7 @@ def regularization(
     with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = _run("regularization", store, lambda st: run_regularization(
             budget, seeds, chosen, workers, st, name, record=record, base=base,
-            min_effect=min_effect))  # fmt: skip
+            min_effect=min_effect, data=_datasets(data), target=target))  # fmt: skip
     _show(result, as_json)
 
 
@@ -254,12 +269,7 @@ def grid(
         typer.Option(help="The variant every other is compared with (default: the first)"),
     ] = None,
     min_effect: MinEffectOpt = None,
-    target: Annotated[
-        float | None,
-        typer.Option(
-            help="Validation accuracy for time-to-target (default: the reference's median)"
-        ),
-    ] = None,
+    target: TargetOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

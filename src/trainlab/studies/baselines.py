@@ -1,5 +1,6 @@
 """The baselines study: logreg, MLP, CNN and GRU on MNIST-1D (and digits) over seeds, beside the
-MNIST-1D paper's published test accuracies, with learning curves, parameter counts and seconds.
+MNIST-1D paper's published test accuracies, with learning curves, parameter counts, seconds and
+time to the MLP's accuracy; over several datasets, performance profiles of the models on all.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from trainlab.studies import output as out
 from trainlab.studies.budget import final_seeds, resolve_budget
 from trainlab.studies.grid import check_effect
 from trainlab.studies.output import fingerprint
+from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import UNIT, describe, interval, stats_table
+from trainlab.studies.target import target_section
 from trainlab.studies.verdicts import Metric, conclude
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table
@@ -143,8 +146,38 @@ def summarize(
                 + f" over {row[2]} seeds (paper {row[7]:.2f}; difference {row[8]:+.3f})."
             )
     _figures(store, study, runs, test, datasets)
+    _time_to_target(summary, study, store, outcomes, datasets, refs)
     summary.data.update({"test_acc": test, "paper": PAPER, "epochs": epochs})
     return study.finish(summary, outcomes)
+
+
+def _time_to_target(
+    summary: Summary,
+    study: out.StudyOutput,
+    store: Store,
+    outcomes: Sequence[Outcome],
+    datasets: list[str],
+    refs: dict[str, str],
+) -> None:
+    """Per dataset, time to its MLP's median final val_acc; over several datasets, the profiles
+    of the models that run on every one (the GRU has no digits baseline)."""
+    targets = {}
+    for data in datasets:
+        models = [f"{data}/{m}" for m in reversed(MODELS[data])]
+        title = f"Baselines on {data}: time to target"
+        reached = target_section(store, outcomes, models, refs[data], None, title)
+        if reached is not None:
+            summary.tables.append(reached[0])
+            targets[data] = reached[1]
+    summary.data["time_to_target"] = targets
+    if len(datasets) > 1:
+        common = [m for m in reversed(MODELS[datasets[0]]) if all(m in MODELS[d] for d in datasets)]
+        rows = workload_rows(targets, {d: d for d in datasets})
+        left = sorted({m for d in datasets for m in MODELS[d]} - set(common))
+        cost = ("the models share the batch size but not the cost of a step, so this counts "
+                "updates, not compute" + (f"; left out: {', '.join(left)}, not on every dataset" if left else ""))  # fmt: skip
+        kept = {w: {m: r for m, r in mine.items() if m in common} for w, mine in rows.items()}
+        add_profiles(summary, study, {"Baselines": kept}, cost)
 
 
 def _figures(

@@ -20,7 +20,7 @@ from trainlab.studies.budget import check_seeds
 from trainlab.studies.output import fingerprint
 from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import interval, pm, stats_table
-from trainlab.studies.target import reference_target, target_table, time_to_target
+from trainlab.studies.target import target_section
 from trainlab.studies.verdicts import Metric, conclude
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table
@@ -175,12 +175,10 @@ def summarize_grid(
     ]  # fmt: skip
     arms = oc.arms(outcomes, "grid", variants, ["test_acc", "val_acc"])
     comp = conclude(summary, arms, {"grid": reference}, [Metric("test_acc")], min_effect=min_effect)
-    how = "given" if target is not None else f"median final val_acc of the reference {reference}"
-    target = target if target is not None else reference_target(outcomes, reference)
-    if target is not None:
-        ttt = time_to_target(store, outcomes, variants, target)
-        summary.tables.append(target_table("Grid: time to target", ttt, target, how))
-        summary.data["time_to_target"] = {"target": target, "how": how, "variants": ttt}
+    reached = target_section(store, outcomes, variants, reference, target, "Grid: time to target")
+    if reached is not None:
+        summary.tables.append(reached[0])
+        summary.data["time_to_target"] = reached[1]
     summary.tables.append(costs_table(store, runs))
     order = [v for v in variants if test.get(v)]
     if order:

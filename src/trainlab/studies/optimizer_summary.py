@@ -1,13 +1,13 @@
 """The optimizers study's Summary: protocol, tuning table and curves, per-family tables of
-validation and test accuracy, stability and time to target, and the verdicts against the
-reference."""
+validation and test accuracy, stability and time to target, the verdicts against the
+reference, and over several workloads the performance profiles."""
 
 from __future__ import annotations
 
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trainlab.config import RunConfig
 from trainlab.execute import Outcome
@@ -16,8 +16,9 @@ from trainlab.plots.curves import plot_bands
 from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
 from trainlab.studies import tuning as tn
+from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.stats import interval, stats_table
-from trainlab.studies.target import reference_target, target_table, time_to_target
+from trainlab.studies.target import target_section
 from trainlab.studies.verdicts import Metric, conclude
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table
@@ -53,6 +54,7 @@ def summarize(
     how: str = "grid",
     notes: Sequence[str] = (),
     min_effect: float | None = None,
+    workloads: Sequence[str] = (),
 ) -> out.StudyResult:
     summary = Summary("optimizers", "Optimizers and learning-rate schedules")
     refs = {f.key: _reference(f) for f in fams}
@@ -62,9 +64,10 @@ def summarize(
     else:
         ruleset = (f"external tuning (AlgoPerf-style): the same {b.trials or len(b.lrs)} quasi-random trials "
                    "(scrambled Halton, seeded) per variant over log lr, momentum/beta1, weight decay and warm-up where they apply")  # fmt: skip
+    on = base.data.name if len(workloads) < 2 else f"each of {', '.join(workloads)}"
     summary.text.append(
         f"Protocol: {ruleset} ({b.tuning_seeds} tuning seed(s) from 1000, {b.epochs} epochs, "
-        f"{base.model.name} on {base.data.name}), chosen on final validation accuracy; then {n} "
+        f"{base.model.name} on {on}), chosen on final validation accuracy; then {n} "
         f"fresh seeds at each one's chosen setting."
     )
     summary.text += [f"Bracketing: {t}." for t in notes]
@@ -82,16 +85,11 @@ def summarize(
         summary.tables.append(stats_table(f"{fam.title}: final validation accuracy at the chosen setting", "val_acc", val, oc.seeds(group, "val_acc")))  # fmt: skip
         summary.tables.append(stats_table(f"{fam.title}: test accuracy at the chosen setting", "test_acc", test, oc.seeds(group, "test_acc")))  # fmt: skip
         summary.tables.append(_measures(store, fam, group, final, tuning))
-        said = (
-            "given"
-            if target is not None
-            else f"median final val_acc of the reference {refs[fam.key]}"
-        )
-        goal = target if target is not None else reference_target(final, refs[fam.key])
-        if goal is not None:
-            ttt = time_to_target(store, final, list(fam.chosen), goal)
-            summary.tables.append(target_table(f"{fam.title}: time to target", ttt, goal, said))
-            targets[fam.key] = {"target": goal, "how": said, "variants": ttt}
+        title = f"{fam.title}: time to target"
+        reached = target_section(store, final, list(fam.chosen), refs[fam.key], target, title)
+        if reached is not None:
+            summary.tables.append(reached[0])
+            targets[fam.key] = reached[1]
         arms += oc.arms(final, fam.key, list(fam.chosen), ["test_acc", "val_acc"])
         titles[fam.key] = fam.title
         summary.data[fam.key] = {"chosen": {v: p["optim.lr"] for v, p in fam.chosen.items()},
@@ -115,12 +113,24 @@ def summarize(
     study.figure(fig, "tuning-curves", "Learning-rate tuning curves",
                  "Validation accuracy after the last epoch against the learning rate (tuning seeds); "
                  "squares: rates tried beyond the grid to bracket the best.")  # fmt: skip
+    if len(workloads) > 1:
+        add_profiles(summary, study, _profile_rows(fams, targets))
     return study.finish(summary, [*tuning, *final])
+
+
+def _profile_rows(
+    fams: Sequence[Family], targets: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per kind of family, by its title without the workload: per workload the time-to-target
+    rows by plain variant name."""
+    titles = {f.kind: f.title.removeprefix(f"{f.workload}: ") for f in fams}
+    return {title: workload_rows(targets, {f.key: f.workload for f in fams if f.kind == kind})
+            for kind, title in titles.items()}  # fmt: skip
 
 
 def _reference(fam: Family) -> str:
     """The declared reference of a family: the default (adam, cosine) if present, else the first."""
-    want = REFERENCES[fam.key]
+    want = f"{fam.workload}/{REFERENCES[fam.kind]}" if fam.workload else REFERENCES[fam.kind]
     return want if want in fam.variants else next(iter(fam.variants))
 
 
@@ -196,7 +206,7 @@ def _figures(
     labels = {v: f"{v} ({tn.key(fam.chosen[v])})" for v in shown}
     fig = plot_dots({labels[v]: shown[v] for v in shown}, "test accuracy (fraction correct)", f"{fam.title}: test accuracy at the chosen setting",
                     {labels[v]: interval(shown[v]) for v in shown})  # fmt: skip
-    study.figure(fig, f"test-acc-{fam.key}", f"{fam.title}: test accuracy")
+    study.figure(fig, f"test-acc-{fam.stem}", f"{fam.title}: test accuracy")
     for x, xlabel in (("epoch", "epoch"), ("time", "wall time (s)")):
         panels = {
             "train loss (log scale)": oc.series(store, group, "train_loss", x),
@@ -211,5 +221,5 @@ def _figures(
         )
         fig.axes[0].set_ylabel("train loss (cross-entropy)")
         fig.axes[1].set_ylabel("validation accuracy (fraction)")
-        stem = f"convergence-{fam.key}-{'epoch' if x == 'epoch' else 'time'}"
+        stem = f"convergence-{fam.stem}-{'epoch' if x == 'epoch' else 'time'}"
         study.figure(fig, stem, f"{fam.title}: convergence vs {xlabel}")

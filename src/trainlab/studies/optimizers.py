@@ -3,13 +3,14 @@ scaled down): every variant is tuned the same way on validation — a shared lea
 bracketed at its edges, or the same quasi-random trials per optimizer — on tuning seeds (1000+),
 then runs fresh seeds at its chosen setting. Verdicts against the declared reference (the default
 optimizer adam, the default schedule cosine), Holm-corrected; time to the reference's median
-validation accuracy; tuning curves; stability (spread, divergences, loss spikes).
+validation accuracy; tuning curves; stability (spread, divergences, loss spikes). On several
+workloads (`data`), each runs all of it, and performance profiles score the variants over them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trainlab.config import RunConfig
@@ -23,6 +24,7 @@ from trainlab.studies.optimizer_summary import REFERENCES, loss_spikes, summariz
 from trainlab.studies.output import fingerprint
 from trainlab.studies.progress import live_progress
 from trainlab.studies.target import to_target
+from trainlab.studies.workloads import check_data, data_overrides, on_workload
 from trainlab.track.store import Store
 
 __all__ = [
@@ -72,10 +74,19 @@ BUDGETS = {
 class Family:
     """Variants that differ in one thing only: the optimizer, or the schedule."""
 
-    key: str  # optimizers | schedules
+    key: str  # optimizers | schedules; with several workloads prefixed: digits/optimizers
     title: str
     variants: dict[str, dict[str, Any]]
     chosen: dict[str, tn.Point] = field(default_factory=dict)  # variant -> chosen point
+    workload: str = ""  # its dataset in a study of several workloads ("" with one)
+
+    @property
+    def kind(self) -> str:
+        return self.key.rpartition("/")[2]
+
+    @property
+    def stem(self) -> str:  # for file names
+        return self.key.replace("/", "-")
 
 
 def families(
@@ -97,6 +108,15 @@ def families(
         variants = {s: {**OPTIMIZERS[optimizer], **_schedule(s, epochs)} for s in schedules}
         out_.append(Family("schedules", f"Schedules ({optimizer})", variants))
     return out_
+
+
+def per_workload(fams: list[Family], base: RunConfig, workloads: Sequence[str]) -> list[Family]:
+    """Each family once per workload, its variants labelled `workload/variant` and trained on that
+    dataset; one workload: the families as they are."""
+    if len(workloads) == 1:
+        return fams
+    return [Family(f"{w}/{f.key}", f"{w}: {f.title}", {f"{w}/{v}": {**data_overrides(base, w), **o}
+                   for v, o in f.variants.items()}, workload=w) for w in workloads for f in fams]  # fmt: skip
 
 
 def _schedule(name: str, epochs: int) -> dict[str, Any]:
@@ -139,13 +159,15 @@ def run_optimizers(
     base: RunConfig | None = None,
     tuning: str = "grid",
     min_effect: float | None = None,
+    data: Sequence[str] | None = None,
 ) -> out.StudyResult:
     """Tune every variant the same way on validation, then compare them over fresh seeds.
 
     `schedule` is what the optimizers share; `optimizer` is what the schedules share; `target` is
     the validation accuracy for time-to-target (default: the reference's median final val_acc);
     `tuning` is `grid` (the budget's rates, bracketed) or `quasirandom` (AlgoPerf-style);
-    `base` replaces the MLP on mnist1d (its optimizer, rate and schedule are what gets varied).
+    `base` replaces the MLP on mnist1d (its optimizer, rate and schedule are what gets varied);
+    `data` names the workloads (default: the base's dataset), each running the whole protocol.
     """
     check_workers(workers)
     b, label, n = resolve_budget(budget, BUDGETS, seeds)
@@ -153,14 +175,20 @@ def run_optimizers(
     if tuning not in tn.TUNINGS:
         raise ConfigError(f"--tuning {tuning!r}: choose one of {', '.join(tn.TUNINGS)}")
     base = (base or RunConfig.model_validate(BASE)).with_overrides({"train.epochs": b.epochs})
-    fams = families(list(optimizers), list(schedules), schedule, optimizer, b.epochs)
+    plain = families(list(optimizers), list(schedules), schedule, optimizer, b.epochs)
+    workloads = check_data(data, base)
+    several = len(workloads) > 1
+    base = base if several else on_workload(base, workloads[0])
+    fams = per_workload(plain, base, workloads)
     store = store or Store()
-    sel = {f.key: list(f.variants) for f in fams}
+    sel = {f.key: list(f.variants) for f in plain}
     plan = [sel, schedule, optimizer, n, base.hash(), b] + ([tuning] if tuning != "grid" else [])
+    plan += [workloads] if several else []
     name = name or f"optimizers-{label}-{fingerprint(*plan)}"
     config = {"budget": label, "seeds": n, "epochs": b.epochs, "lrs": list(b.lrs), "tuning_seeds": b.tuning_seeds,
               "schedule": schedule, "optimizer": optimizer, **sel, "base": base.model_dump(mode="json"),
-              "tuning": tuning, "trials": b.trials, "extend": b.extend, "min_effect": min_effect}  # fmt: skip
+              "tuning": tuning, "trials": b.trials, "extend": b.extend, "min_effect": min_effect,
+              **({"data": workloads} if several else {})}  # fmt: skip
     study = out.StudyOutput(store, "optimizers", name, config)
     variants = {v: over for f in fams for v, over in f.variants.items()}
     if tuning == "grid":
@@ -199,8 +227,9 @@ def run_optimizers(
     ) as bar:
         final = execute(store, study.id, final_jobs, workers, bar, record)
     return summarize(
-        store, study, fams, scores, tuning_out, final, target, b, n, base, tuning, notes, min_effect
-    )
+        store, study, fams, scores, tuning_out, final, target, b, n, base, tuning, notes,
+        min_effect, workloads,
+    )  # fmt: skip
 
 
 def _tune(
@@ -238,9 +267,7 @@ def _extensions(
 
 
 def _only_chosen(fam: Family) -> Family:
-    return Family(
-        fam.key, fam.title, {v: o for v, o in fam.variants.items() if v in fam.chosen}, fam.chosen
-    )
+    return replace(fam, variants={v: o for v, o in fam.variants.items() if v in fam.chosen})
 
 
 def choose(scores: Mapping[float, float | None]) -> float | None:

@@ -1,11 +1,13 @@
 """The regularization study: none, dropout, L1, L2, weight decay, label smoothing and combinations on
 a setup that overfits and is over-confident by default (a wide MLP on MNIST-1D). Measures the
-generalization gap, test loss, calibration (ECE, reliability diagrams), weight norm and spread.
+generalization gap, test loss, calibration (ECE, reliability diagrams), weight norm, spread and
+time to target. On several workloads (`data`), each runs all of it against its own `none`, and
+performance profiles score the methods over them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +21,12 @@ from trainlab.studies import output as out
 from trainlab.studies.budget import final_seeds, resolve_budget
 from trainlab.studies.grid import check_effect, expand
 from trainlab.studies.output import fingerprint
+from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import describe, interval, stats_table
+from trainlab.studies.target import target_section
 from trainlab.studies.verdicts import Metric, conclude
+from trainlab.studies.workloads import check_data, label, on_workload
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table
 
@@ -76,27 +81,40 @@ def run_regularization(
     record: int | None = None,  # flight recorder every N steps in each run trained
     base: RunConfig | None = None,
     min_effect: float | None = None,
+    data: Sequence[str] | None = None,
+    target: float | None = None,
 ) -> out.StudyResult:
     """Run (or resume) the regularization study; `methods` picks a subset (always with `none`,
-    the declared reference); `base` replaces the wide MLP on mnist1d; `min_effect` adds TOST."""
+    the declared reference); `base` replaces the wide MLP on mnist1d; `min_effect` adds TOST;
+    `data` names the workloads (default: the base's dataset); `target` is the validation accuracy
+    for time to target (default: the median final val_acc of `none` on each workload)."""
     check_workers(workers)
-    check_effect(min_effect, None)
-    b, label, n = resolve_budget(budget, BUDGETS, seeds)
+    check_effect(min_effect, target)
+    b, size, n = resolve_budget(budget, BUDGETS, seeds)
     table = {**METHODS, **MORE}
     chosen = list(dict.fromkeys(["none", *(methods or b.methods)]))
     for m in chosen:
         if m not in table:
             raise ConfigError(f"--methods {m!r}: choose from {', '.join(table)}")
     base = (base or RunConfig.model_validate(BASE)).with_overrides({"train.epochs": b.epochs})
-    jobs = expand(base, {m: table[m] for m in chosen}, final_seeds(base.seed, n))
+    workloads = check_data(data, base)
+    several = len(workloads) > 1
+    base = base if several else on_workload(base, workloads[0])
+    groups, jobs = {}, []  # family (a workload, or "regularization") -> its methods' labels
+    for w in workloads:
+        mine = {label(w, m, several): table[m] for m in chosen}
+        jobs += expand(on_workload(base, w), mine, final_seeds(base.seed, n))
+        groups[w if several else "regularization"] = list(mine)
     store = store or Store()
-    name = name or f"regularization-{label}-{fingerprint(chosen, n, base.hash())}"
-    config = {"budget": label, "seeds": n, "methods": {m: table[m] for m in chosen},
-              "base": base.model_dump(mode="json"), "min_effect": min_effect}  # fmt: skip
+    plan = [chosen, n, base.hash()] + ([workloads] if several else [])
+    name = name or f"regularization-{size}-{fingerprint(*plan)}"
+    config = {"budget": size, "seeds": n, "methods": {m: table[m] for m in chosen},
+              "base": base.model_dump(mode="json"), "min_effect": min_effect,
+              **({"data": workloads} if several else {})}  # fmt: skip
     study = out.StudyOutput(store, "regularization", name, config)
-    with live_progress(f"regularization ({label})", progress) as bar:
+    with live_progress(f"regularization ({size})", progress) as bar:
         outcomes = execute(store, study.id, jobs, workers, bar, record)
-    return summarize(store, study, outcomes, chosen, min_effect)
+    return summarize(store, study, outcomes, groups, min_effect, target)
 
 
 MEASURES = (  # summary key, column, higher is better
@@ -114,9 +132,13 @@ def summarize(
     store: Store,
     study: out.StudyOutput,
     outcomes: Sequence[Outcome],
-    methods: list[str],
+    groups: Mapping[str, list[str]],
     min_effect: float | None = None,
+    target: float | None = None,
 ) -> out.StudyResult:
+    """`groups`: per family (each workload, or "regularization" with one) its methods' labels,
+    the reference `none` first."""
+    methods = [m for ms in groups.values() for m in ms]
     runs = oc.finished(outcomes, methods)
     summary = Summary("regularization", "Regularization: gap, calibration and stability")
     values = {key: oc.metric(runs, key) for key, _, _ in MEASURES}
@@ -136,25 +158,54 @@ def summarize(
     cols = ["method", "n", *(c for _, c, _ in MEASURES), "test acc std"]
     note = "means over seeds; train acc in eval mode (no dropout); ECE on the test set, 15 bins"
     summary.tables.append(Table("Regularization: measures per method", cols, rows, note))
-    for key, label, higher in (("test_acc", "test accuracy", True), ("ece", "ECE", False)):
-        t = stats_table(f"Regularization: {label}", key, values[key], oc.seeds(runs, key), higher)
+    for key, what, higher in (("test_acc", "test accuracy", True), ("ece", "ECE", False)):
+        t = stats_table(f"Regularization: {what}", key, values[key], oc.seeds(runs, key), higher)
         summary.tables.append(t)
     summary.data = {k: values[k] for k, _, _ in MEASURES}
-    arms = oc.arms(outcomes, "regularization", methods, ["test_acc", "ece", "val_acc"])
-    comp = conclude(summary, arms, {"regularization": "none"},
-                    [Metric("test_acc"), Metric("ece", higher=False)], min_effect=min_effect)  # fmt: skip
-    summary.text += _sentences(values, methods, [b["variant"] for b in comp["best"]])
+    refs = {fam: ms[0] for fam, ms in groups.items()}
+    arms = [a for fam, ms in groups.items()
+            for a in oc.arms(outcomes, fam, ms, ["test_acc", "ece", "val_acc"])]  # fmt: skip
+    comp = conclude(summary, arms, refs, [Metric("test_acc"), Metric("ece", higher=False)],
+                    min_effect=min_effect)  # fmt: skip
+    several = len(groups) > 1
+    for fam, ms in groups.items():
+        best = [b["variant"] for b in comp["best"] if b["family"] == fam]
+        said = _sentences(values, ms, best)
+        summary.text += [f"{fam}: {t}" for t in said] if several else said
     _figures(store, study, runs, values)
+    _time_to_target(summary, study, store, outcomes, groups, target)
     return study.finish(summary, outcomes)
+
+
+def _time_to_target(
+    summary: Summary,
+    study: out.StudyOutput,
+    store: Store,
+    outcomes: Sequence[Outcome],
+    groups: Mapping[str, list[str]],
+    target: float | None,
+) -> None:
+    """Per family, time to the target of its `none`; over several workloads, their profiles."""
+    targets = {}
+    for fam, ms in groups.items():
+        title = f"Regularization on {fam}: time to target" if len(groups) > 1 else "Regularization: time to target"  # fmt: skip
+        reached = target_section(store, outcomes, ms, ms[0], target, title)
+        if reached is not None:
+            summary.tables.append(reached[0])
+            targets[fam] = reached[1]
+    summary.data["time_to_target"] = targets
+    if len(groups) > 1:
+        add_profiles(summary, study, {"Regularization": workload_rows(targets, {w: w for w in groups})})  # fmt: skip
 
 
 def _sentences(
     values: dict[str, dict[str, list[float]]], methods: list[str], best: list[str]
 ) -> list[str]:
-    none = values["test_acc"].get("none")
+    """`methods`: one family's labels, its reference (`none`) first."""
+    none = values["test_acc"].get(methods[0])
     if not none:
         return []
-    g, e = values["gen_gap"]["none"], values["ece"]["none"]
+    g, e = values["gen_gap"][methods[0]], values["ece"][methods[0]]
     text = [
         f"Without regularization: test accuracy {_mean(none):.3f}, gap {_mean(g):.3f}, ECE {_mean(e):.3f}."
     ]

@@ -59,6 +59,24 @@ def time_to_target(
     return out
 
 
+def target_section(
+    store: Store,
+    outcomes: Sequence[Outcome],
+    variants: Sequence[str],
+    reference: str,
+    target: float | None,
+    title: str,
+) -> tuple[Table, dict[str, Any]] | None:
+    """Time to `target` (default: the median final val_acc of `reference`) as a table titled
+    `title` and its data {"target", "how", "variants"}; None when no reference run finished."""
+    how = "given" if target is not None else f"median final val_acc of the reference {reference}"
+    goal = target if target is not None else reference_target(outcomes, reference)
+    if goal is None:
+        return None
+    ttt = time_to_target(store, outcomes, variants, goal)
+    return target_table(title, ttt, goal, how), {"target": goal, "how": how, "variants": ttt}
+
+
 def target_table(
     title: str, ttt: Mapping[str, Mapping[str, Any]], target: float, how: str
 ) -> Table:

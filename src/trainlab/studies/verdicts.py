@@ -77,6 +77,7 @@ def judge(
         "selection_metric": selection,
         "metric": metrics[0].key,
         "metrics": [m.key for m in metrics],
+        "ranges": {m.key: None if m.bounds is None else m.bounds[1] - m.bounds[0] for m in metrics},
         "reference": next(iter(references.values()), None),
         "references": dict(references),
         "correction": CORRECTION,
@@ -210,7 +211,9 @@ def sentences(comp: Mapping[str, Any]) -> list[str]:
             out.append(f"{head} ({c['n_finished']} of {c['n']} finished)")
             continue
         lo, hi = c["diff_ci"]
-        extra = f"; detectable ±{c['mde']:.3f}" if c["mde"] is not None else ""
+        extra = ""
+        if c["verdict"] == "within noise":
+            extra = "; " + detectable_words([c["mde"]], c["n"], _range(comp, c["metric"]))
         out.append(f"{head} (diff {c['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}], {c['test']}, "
                    f"p={c['p']:.3g}, Holm p={c['p_adj']:.3g} over {comp['n_comparisons']}; "
                    f"{c['n_finished']} of {c['n']} finished{extra})")  # fmt: skip
@@ -244,9 +247,8 @@ def answers(comp: Mapping[str, Any], titles: Mapping[str, str] | None = None) ->
             words.append(f"equivalent within ±{comp['min_effect']:g}: {', '.join(eq)}")
         noise = [c for c in mine if c["verdict"] == "within noise"]
         if noise:
-            mdes = [c["mde"] for c in noise if c["mde"] is not None]
-            det = f" (detectable at n={noise[0]['n']}: ±{max(mdes):.3f})" if mdes else ""
-            words.append(f"within noise: {', '.join(c['variant'] for c in noise)}{det}")
+            det = detectable_words([c["mde"] for c in noise], noise[0]["n"], _range(comp, comp["metric"]))  # fmt: skip
+            words.append(f"within noise: {', '.join(c['variant'] for c in noise)} ({det})")
         same_cfg = [c["variant"] for c in mine if c["verdict"] == "identical configuration"]
         if same_cfg:
             words.append(f"identical configuration to {ref}: {', '.join(same_cfg)}")
@@ -260,6 +262,20 @@ def answers(comp: Mapping[str, Any], titles: Mapping[str, str] | None = None) ->
     if bad:
         out.append(f"Unstable (statistics over finished seeds only): {', '.join(bad)}.")
     return out
+
+
+def detectable_words(mdes: Sequence[float | None], n: int, span: float | None) -> str:
+    """What `n` seeds could detect: "detectable at n=3: ±0.012" (the largest of `mdes`), or "no
+    difference detectable at n=3" when none is defined or it is not smaller than the metric's
+    range `span` (1 for an accuracy; None: unbounded)."""
+    known = [m for m in mdes if m is not None]
+    if not known or (span is not None and max(known) >= span):
+        return f"no difference detectable at n={n}"
+    return f"detectable at n={n}: ±{max(known):.3f}"
+
+
+def _range(comp: Mapping[str, Any], metric: str) -> float | None:
+    return comp.get("ranges", {}).get(metric)
 
 
 def conclude(
