@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated store per test, one torch thread, and a tiny in-memory dataset."""
+"""Shared fixtures: an isolated store per test, one torch thread, a tiny in-memory dataset, and
+a local Ray head per test module (with a finder for the Ray workers running a named task)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,25 @@ class BoringModel(nn.Module):
 @pytest.fixture
 def blobs() -> Dataset:
     return make_blobs()
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A local Ray head on 127.0.0.1 with 2 CPUs, shared by the tests of one module."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def ray_task_pids(task: str) -> list[int]:
+    """Ray worker processes executing the function `task` now (Ray names it in the cmdline)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "cmdline").read_bytes().startswith(f"ray::{task}".encode()):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids

@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,14 @@ from trainlab.execute.ray import INSTALL, connect
 from trainlab.studies import run_grid
 from trainlab.track.store import Store
 
+from conftest import ray_task_pids
+
 TINY = {
     "data": {"name": "moons", "options": {"n": 200}},
     "model": {"name": "mlp", "options": {"width": 8}},
     "train": {"epochs": 2, "batch_size": 50},
 }
 RAY = ExecSettings(executor="ray")
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_grid_study_on_ray_is_stored_by_the_driver_and_resumes(local_ray: None) -> None:
@@ -57,19 +50,6 @@ def test_grid_study_on_ray_is_stored_by_the_driver_and_resumes(local_ray: None) 
     assert again.counts["reused"] == 4 and len(store.list_runs()) == 4
 
 
-def _task_pids() -> list[int]:
-    """Ray worker processes executing `train_unit` now (Ray names them in their command line)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if (proc / "cmdline").read_bytes().startswith(b"ray::train_unit"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
-
-
 def test_a_killed_ray_worker_is_retried_with_nothing_lost_or_duplicated(local_ray: None) -> None:
     store = Store()
     base = RunConfig.model_validate(TINY).with_overrides({"train.epochs": 150})
@@ -79,7 +59,7 @@ def test_a_killed_ray_worker_is_retried_with_nothing_lost_or_duplicated(local_ra
     def kill_one() -> None:
         deadline = time.time() + 120
         while not killed and time.time() < deadline:
-            pids = _task_pids()
+            pids = ray_task_pids("train_unit")
             if pids:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])

@@ -43,7 +43,10 @@ DevicesOpt = Annotated[
 ]
 ExecutorOpt = Annotated[
     str,
-    typer.Option(help="local: this machine's pool | ray: Ray tasks (pip install 'trainlab[ray]')"),
+    # `\\[`: Rich reads `[ray]` as markup and would print "(pip install 'trainlab')"
+    typer.Option(
+        help="local: this machine's pool | ray: Ray tasks (pip install 'trainlab\\[ray]')"
+    ),
 ]
 RayAddressOpt = Annotated[
     str | None,

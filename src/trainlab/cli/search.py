@@ -13,7 +13,20 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from trainlab.cli.app import JsonOpt, StoreOpt, app, err, fmt, open_store, out, print_json
+from trainlab.cli.app import (
+    ExecutorOpt,
+    JsonOpt,
+    RayAddressOpt,
+    RunCpusOpt,
+    RunGpusOpt,
+    StoreOpt,
+    app,
+    err,
+    fmt,
+    open_store,
+    out,
+    print_json,
+)
 from trainlab.errors import ConfigError
 
 search_app = typer.Typer(
@@ -25,7 +38,8 @@ app.add_typer(search_app, name="search")
 InputsArg = Annotated[
     list[str],
     typer.Argument(
-        help="BASE.yaml SPACE.yaml [field=value ...]; or SPACE.yaml [field=value ...] on the defaults",
+        help="BASE.yaml SPACE.yaml \\[field=value ...]; or SPACE.yaml \\[field=value ...] on the"
+        " defaults",  # `\\[`: not Rich markup
         show_default=False,
     ),
 ]
@@ -34,7 +48,10 @@ TrialsOpt = Annotated[
     int | None, typer.Option(help="Total trial budget (grid: at most the grid size)")
 ]
 PruneOpt = Annotated[str, typer.Option(help="none | median | hyperband, on the per-epoch metric")]
-WorkersOpt = Annotated[int, typer.Option(help="Parallel worker processes on this machine")]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(help="Parallel worker processes on this machine (--executor ray: Ray tasks)"),
+]
 MetricOpt = Annotated[str, typer.Option(help="Per-epoch metric: val_acc, val_loss, ...")]
 DirectionOpt = Annotated[
     str | None, typer.Option(help="maximize | minimize (default: from the metric)")
@@ -79,10 +96,15 @@ def search_run(
         ),
     ] = 0,
     confirm_seeds: Annotated[int, typer.Option(help="Fresh seeds per confirmed trial")] = 3,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    run_cpus: RunCpusOpt = 1.0,
+    run_gpus: RunGpusOpt = 0.0,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search a space of config fields; every trial is a stored run. Rerun to resume."""
+    """Search a space of config fields; every trial is a stored run. Rerun to resume.
+    With --executor ray each trial is a Ray task (--ray-address needs a database --storage)."""
     from trainlab.search import SearchSettings, run_search
 
     base, space = _inputs(inputs)
@@ -101,6 +123,10 @@ def search_run(
         heartbeat=heartbeat,
         confirm=confirm,
         confirm_seeds=confirm_seeds,
+        executor=executor,
+        ray_address=ray_address,
+        run_cpus=run_cpus,
+        run_gpus=run_gpus,
     )
     seen: list[Any] = []
     try:

@@ -4,16 +4,18 @@ Each unit is one task. The task trains into a temporary store on its node and re
 records (config, status, summary, per-epoch metrics, environment, the run folder's small files);
 the driver — this process — alone writes them to its SQLite store, so no shared filesystem is
 needed and a task that dies mid-run leaves nothing behind. Ray retries a task whose worker
-died (at most MAX_RETRIES times); a driver killed and rerun resumes by config hash.
+died (at most MAX_RETRIES times); a driver killed and rerun resumes by config hash. A search's
+trials use the same pieces (`scratch`, `pack`, `write_back`, `task`, `next_done`): search/ray.py.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trainlab.config import validate
 from trainlab.errors import ConfigError
@@ -26,31 +28,44 @@ MAX_RETRIES = 2  # a task whose worker process or node died is run again at most
 MAX_FILE = 64 * 2**20  # bytes: larger run files stay on the node (a note says so)
 INSTALL = "pip install 'trainlab[ray]'"
 
+Key = TypeVar("Key")
+
 
 def train_unit(jobs: list[dict[str, Any]], threads: int) -> list[dict[str, Any]]:
     """The task: train `jobs` into a temporary store here and return every run as records."""
+    with scratch(threads) as (store, study_id):
+        units = [Job(j["variant"], validate(j["config"]), j["record"], j["role"]) for j in jobs]
+        return [pack(store, answer) for answer in run_unit(store, study_id, units)]
+
+
+@contextmanager
+def scratch(threads: int) -> Iterator[tuple[Store, str]]:
+    """A temporary store on this node and the id of a study in it, deleted on exit: a task's runs
+    live here until `pack` turns them into records."""
     os.environ["OMP_NUM_THREADS"] = str(threads)  # read by set_threads when each run starts
     with tempfile.TemporaryDirectory(prefix="trainlab-ray-") as tmp:
         store = Store(tmp)
-        study = store.open_study("ray-task", "ray", {})
-        units = [Job(j["variant"], validate(j["config"]), j["record"], j["role"]) for j in jobs]
-        out = []
-        for answer in run_unit(store, study.id, units):
-            record: dict[str, Any] = {"answer": answer}
-            if answer.get("run_id"):
-                run = store.get_run(answer["run_id"])
-                record.update(
-                    config=run.config.model_dump(mode="json"),
-                    status=run.status,
-                    summary=run.summary,
-                    error=run.error,
-                    env=run.env,
-                    epochs=store.epochs(run.id),
-                    files=_files(run.dir),
-                )
-            out.append(record)
-        store.close()
-        return out
+        try:
+            yield store, store.open_study("ray-task", "ray", {}).id
+        finally:
+            store.close()
+
+
+def pack(store: Store, answer: Answer) -> dict[str, Any]:
+    """The answer and, if a run was stored, that run as plain records (what `write_back` takes)."""
+    record: dict[str, Any] = {"answer": answer}
+    if answer.get("run_id"):
+        run = store.get_run(answer["run_id"])
+        record.update(
+            config=run.config.model_dump(mode="json"),
+            status=run.status,
+            summary=run.summary,
+            error=run.error,
+            env=run.env,
+            epochs=store.epochs(run.id),
+            files=_files(run.dir),
+        )
+    return record
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -78,6 +93,11 @@ def write_back(store: Store, study_id: str, job: Job, record: dict[str, Any]) ->
     return {**answer, "run_id": run.id}
 
 
+def task_failed(exc: BaseException) -> Answer:
+    """The answer of a task that raised, or whose retries were spent: no run came back."""
+    return {"run_id": None, "status": "failed", "error": f"ray task failed: {one_line(exc)}"}
+
+
 def require() -> Any:
     """The `ray` module, or one line naming the install command (checked before a study opens)."""
     try:
@@ -98,6 +118,32 @@ def connect(settings: ExecSettings) -> Any:
     return ray
 
 
+def task(ray: Any, fn: Callable[..., Any], settings: ExecSettings) -> tuple[Any, int]:
+    """`fn` as a Ray task reserving the settings' CPUs and GPUs, retried at most MAX_RETRIES
+    times, and the torch threads each task uses."""
+    remote = ray.remote(fn).options(
+        num_cpus=settings.run_cpus, num_gpus=settings.run_gpus, max_retries=MAX_RETRIES
+    )
+    return remote, max(1, int(settings.run_cpus))
+
+
+def next_done(ray: Any, refs: dict[Any, Key]) -> tuple[Key, Any]:
+    """Wait for the first of `refs` to end and pop it: its key and its result, or the exception
+    that ended it (the task raised, or its retries were spent)."""
+    ready, _ = ray.wait(list(refs), num_returns=1)
+    key = refs.pop(ready[0])
+    try:
+        return key, ray.get(ready[0])
+    except Exception as exc:
+        return key, exc
+
+
+def cancel(ray: Any, refs: dict[Any, Any]) -> None:
+    """Stop every task still running (Ctrl-C): nothing of theirs reaches the store."""
+    for ref in refs:
+        ray.cancel(ref, force=True)
+
+
 def run_ray(
     store: Store,
     study_id: str,
@@ -107,31 +153,22 @@ def run_ray(
 ) -> None:
     """One Ray task per unit; results written here as they arrive; `done` once per unit."""
     ray = connect(settings)
-    task = ray.remote(train_unit).options(
-        num_cpus=settings.run_cpus, num_gpus=settings.run_gpus, max_retries=MAX_RETRIES
-    )
-    threads = max(1, int(settings.run_cpus))
+    remote, threads = task(ray, train_unit, settings)
     refs = {}
     for unit in units:
         jobs = [{"variant": j.variant, "record": j.record, "role": j.role,
                  "config": j.config.model_dump(mode="json")} for j in unit]  # fmt: skip
-        refs[task.remote(jobs, threads)] = unit
+        refs[remote.remote(jobs, threads)] = unit
     try:
         while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
-            for ref in ready:
-                unit = refs.pop(ref)
-                try:
-                    records = ray.get(ref)
-                except Exception as exc:  # retries spent, or the task raised: the runs failed
-                    error = f"ray task failed: {one_line(exc)}"
-                    done(unit, [{"run_id": None, "status": "failed", "error": error}] * len(unit))
-                    continue
-                done(
-                    unit,
-                    [write_back(store, study_id, j, r) for j, r in zip(unit, records, strict=True)],
-                )
+            unit, records = next_done(ray, refs)
+            if isinstance(records, BaseException):
+                done(unit, [task_failed(records)] * len(unit))
+                continue
+            done(
+                unit,
+                [write_back(store, study_id, j, r) for j, r in zip(unit, records, strict=True)],
+            )
     except KeyboardInterrupt:
-        for ref in refs:
-            ray.cancel(ref, force=True)
+        cancel(ray, refs)
         raise

@@ -11,11 +11,14 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainlab.execute.jobs import Job
 from trainlab.execute.reliability import save_reliability
 from trainlab.track.store import Store
+
+if TYPE_CHECKING:
+    from trainlab.train.loop import Callback
 
 Answer = dict[str, Any]
 
@@ -34,18 +37,19 @@ def run_unit(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer]:
         return [{**run_job(store, study_id, job), "note": note} for job in jobs]
 
 
-def run_job(store: Store, study_id: str, job: Job) -> Answer:
-    """Train one job into the store and link it; failures become a status, never an exception."""
+def run_job(store: Store, study_id: str, job: Job, extra: Sequence[Callback] = ()) -> Answer:
+    """Train one job into the store and link it; failures become a status, never an exception.
+    `extra` callbacks see every step and epoch (a search trial's pruning reporter)."""
     from trainlab.train.experiment import run
 
     started = time.time()
-    callbacks = []
+    recorders = []
     if job.record is not None:
         from trainlab.inspect.recorder import Recorder
 
-        callbacks.append(Recorder(every=job.record))
+        recorders.append(Recorder(every=job.record))
     try:
-        result = run(job.config, store, callbacks)
+        result = run(job.config, store, [*extra, *recorders])
     except Exception as exc:  # a failed run never stops the study; it is stored `failed`
         twin = store.find_run(job.hash, ("failed",))
         run_id = twin.id if twin is not None and twin.created >= started - 1 else None
@@ -56,8 +60,8 @@ def run_job(store: Store, study_id: str, job: Job) -> Answer:
     assert record is not None
     if record.status == "finished":
         save_reliability(record.dir, result.model, result.dataset)
-    for cb in callbacks:
-        cb.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
+    for recorder in recorders:
+        recorder.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
     store.link(study_id, record.id, job.variant, role=job.role)
     return {"run_id": record.id, "status": record.status, "error": record.summary.get("reason", "")}
 

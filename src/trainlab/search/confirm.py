@@ -16,6 +16,7 @@ from typing import Any
 from scipy import stats as sps
 
 from trainlab.config import RunConfig
+from trainlab.execute import ExecSettings, Job, Outcome, execute
 from trainlab.search.objective import restores_best, scored_epoch
 from trainlab.track.store import Store
 from trainlab.track.summary import Table
@@ -72,38 +73,55 @@ def run_confirm(
     name: str,
     metric: str,
     progress: Progress | None = None,
+    workers: int = 1,
+    settings: ExecSettings | None = None,
 ) -> list[Confirmed]:
-    """Run each (trial, params, value) in `top` on `seeds`, linked with role `confirm`; a run
-    already finished in the store (same config and seed) is reused, so a rerun resumes."""
-    from trainlab.train.experiment import run
+    """Run each (trial, params, value) in `top` on `seeds`, linked with role `confirm`, through
+    the study executor (`settings`: this process and `workers - 1` local workers, or Ray tasks);
+    a run already done in the store (same config and seed) is reused, so a rerun resumes."""
+    jobs = [
+        Job(f"trial-{number}", base.with_overrides(
+            {**params, "seed": seed, "name": f"{name}-confirm-{number}"}), role="confirm")
+        for number, params, _ in top
+        for seed in seeds
+    ]  # fmt: skip
 
+    def say(outcome: Outcome | None, done: int, total: int) -> None:
+        if outcome is not None and progress is not None:
+            progress(_line(outcome, _scored(store, outcome, metric), metric))
+
+    outcomes = execute(store, study_id, jobs, workers, say, settings=settings or ExecSettings())
     out = []
-    for number, params, value in top:
+    for i, (number, params, value) in enumerate(top):
         c = Confirmed(number, dict(params), value, list(seeds))
-        for seed in seeds:
-            cfg = base.with_overrides({**params, "seed": seed, "name": f"{name}-confirm-{number}"})
-            record = store.find_run(cfg.hash(), ("finished",))
-            if record is None:
-                record = run(cfg, store).record
-            assert record is not None
-            store.link(study_id, record.id, f"trial-{number}", role="confirm")
-            c.run_ids.append(record.id)
-            epochs = store.epochs(record.id)
-            if record.status != "finished" or not epochs:
+        for outcome in outcomes[i * len(seeds) : (i + 1) * len(seeds)]:
+            scored = _scored(store, outcome, metric)
+            if outcome.reused and progress is not None:
+                progress(f"{_line(outcome, scored, metric)} (stored)")
+            if outcome.run is not None:
+                c.run_ids.append(outcome.run.id)
+            if scored is None or outcome.run is None:
                 c.failed += 1
             else:
-                scored = scored_epoch(epochs, restores_best(cfg, record.status))
-                c.values.append(float(scored[metric]))
-                c.test_acc.append(float(record.summary["test_acc"]))
-            if progress is not None:
-                shown = (
-                    f"{c.values[-1]:.4f}"
-                    if c.values and record.status == "finished"
-                    else record.status
-                )
-                progress(f"confirm trial {number} seed {seed}: {metric} {shown}")
+                c.values.append(scored)
+                c.test_acc.append(float(outcome.run.summary["test_acc"]))
         out.append(c)
     return out
+
+
+def _scored(store: Store, outcome: Outcome, metric: str) -> float | None:
+    """The metric of the weights a finished confirmation run is tested with (None: unfinished)."""
+    run = outcome.run
+    epochs = store.epochs(run.id) if run is not None else []
+    if run is None or run.status != "finished" or not epochs:
+        return None
+    return float(scored_epoch(epochs, restores_best(run.config, run.status))[metric])
+
+
+def _line(outcome: Outcome, scored: float | None, metric: str) -> str:
+    number = outcome.job.variant.removeprefix("trial-")
+    shown = outcome.status if scored is None else f"{scored:.4f}"
+    return f"confirm trial {number} seed {outcome.job.config.seed}: {metric} {shown}"
 
 
 def winner(confirmed: Sequence[Confirmed], maximize: bool) -> Confirmed | None:

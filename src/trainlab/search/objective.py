@@ -17,7 +17,7 @@ from torch import nn
 from trainlab.config import RunConfig
 from trainlab.search.space import SearchSpace
 from trainlab.search.storage import worker_tag
-from trainlab.track.store import Store
+from trainlab.track.store import RunRecord, Store
 from trainlab.train.experiment import run
 from trainlab.train.loop import Callback, StopTraining
 
@@ -46,16 +46,18 @@ class NotAGridPoint(Exception):
     """A grid-search worker was handed a fresh trial after the grid ran out: it is skipped."""
 
 
-class _Reporter(Callback):
-    """Links the trial to its run after the first epoch, reports the metric after every epoch,
-    and stops the run when the pruner says so."""
+class Reporter(Callback):
+    """Links the trial to its run after the first epoch (`link`; None: whoever stores the run
+    links it), reports the metric after every epoch, and stops the run when the pruner says so."""
 
-    def __init__(self, trial: optuna.Trial, metric: str, link: Callable[[], bool]) -> None:
+    def __init__(
+        self, trial: optuna.Trial, metric: str, link: Callable[[], bool] | None = None
+    ) -> None:
         self.trial, self.metric, self.link = trial, metric, link
-        self.linked = False
+        self.linked = link is None
 
     def on_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float]) -> None:
-        if not self.linked:  # early, so a killed trial still names its (interrupted) run
+        if not self.linked and self.link is not None:  # early: a killed trial names its run
             self.linked = self.link()
         value = metrics[self.metric]
         self.trial.report(value, epoch)
@@ -64,7 +66,10 @@ class _Reporter(Callback):
 
 
 class Objective:
-    """Callable for `study.optimize`: runs one trial as a trainlab run linked to the study."""
+    """Callable for `study.optimize`: runs one trial as a trainlab run linked to the study.
+
+    Its parts serve a trial asked and told elsewhere (search/ray.py): `start` before the run,
+    `settle` (a stored run) or `fail` (none, or a failed one) after it."""
 
     def __init__(
         self,
@@ -85,16 +90,12 @@ class Objective:
         return self.base.with_overrides({**overrides, "name": f"{self.name}-trial-{trial.number}"})
 
     def __call__(self, trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", worker_tag(trial.number))
-        for key in RESET_ATTRS:  # a re-queued trial inherits its predecessor's attributes
-            if key in trial.user_attrs:
-                trial.set_user_attr(key, None)
-        if self.grid and "grid_point" not in trial.user_attrs:
-            trial.set_user_attr("skipped", "the grid was already exhausted")
+        try:
+            cfg = self.start(trial)
+        except NotAGridPoint:
             trial.study.stop()
-            raise NotAGridPoint(f"trial {trial.number}: no grid point left")
-        cfg = self.config(trial)
-        reporter = _Reporter(trial, self.metric, lambda: self._link_running(trial, cfg))
+            raise
+        reporter = Reporter(trial, self.metric, lambda: self._link_running(trial, cfg))
         try:
             result = run(cfg, self.store, [reporter])
         except KeyboardInterrupt:
@@ -102,26 +103,55 @@ class Objective:
             raise
         except Exception as exc:
             failed = self.store.find_run(cfg.hash(), ("failed",))
-            if failed is not None and not reporter.linked:
-                self._link(trial, failed.id)
-            trial.set_user_attr("error", str(exc).splitlines()[0] if str(exc) else repr(exc))
+            error = str(exc).splitlines()[0] if str(exc) else repr(exc)
+            self.fail(trial, failed.id if failed and not reporter.linked else None, error)
             raise
         record, history = result.record, result.history
         assert record is not None
+        return self.settle(trial, cfg, record, history.epochs, history.status, history.reason)
+
+    def start(self, trial: optuna.Trial) -> RunConfig:
+        """Claim the trial for this process and sample its config (NotAGridPoint: none left)."""
+        trial.set_user_attr("worker", worker_tag(trial.number))
+        for key in RESET_ATTRS:  # a re-queued trial inherits its predecessor's attributes
+            if key in trial.user_attrs:
+                trial.set_user_attr(key, None)
+        if self.grid and "grid_point" not in trial.user_attrs:
+            trial.set_user_attr("skipped", "the grid was already exhausted")
+            raise NotAGridPoint(f"trial {trial.number}: no grid point left")
+        return self.config(trial)
+
+    def settle(
+        self,
+        trial: optuna.Trial,
+        cfg: RunConfig,
+        record: RunRecord,
+        epochs: Sequence[dict[str, Any]],
+        status: str,
+        reason: str,
+    ) -> float:
+        """Link the trial to its stored run and return its value; optuna.TrialPruned for a pruned
+        run, TrialError for one that diverged or did not finish."""
         self._link(trial, record.id)
-        trial.set_user_attr("epochs", len(history.epochs))
-        trial.set_user_attr("status", history.status)
-        if history.status == "pruned":
-            trial.set_user_attr("pruned_epoch", len(history.epochs))
-            raise optuna.TrialPruned(history.reason)
-        if not history.epochs or history.status != "finished":
-            trial.set_user_attr("error", history.reason or history.status)
-            raise TrialError(f"run {record.id} {history.status}: {history.reason}")
+        trial.set_user_attr("epochs", len(epochs))
+        trial.set_user_attr("status", status)
+        if status == "pruned":
+            trial.set_user_attr("pruned_epoch", len(epochs))
+            raise optuna.TrialPruned(reason)
+        if not epochs or status != "finished":
+            trial.set_user_attr("error", reason or status)
+            raise TrialError(f"run {record.id} {status}: {reason}")
         if "test_acc" in record.summary:
             trial.set_user_attr("test_acc", record.summary["test_acc"])
-        scored = scored_epoch(history.epochs, restores_best(cfg, history.status))
+        scored = scored_epoch(epochs, restores_best(cfg, status))
         trial.set_user_attr("scored_epoch", int(scored["epoch"]))
         return float(scored[self.metric])
+
+    def fail(self, trial: optuna.Trial, run_id: str | None, error: str) -> None:
+        """Record why the trial gives no value, linked to its failed run if there is one."""
+        if run_id is not None:
+            self._link(trial, run_id)
+        trial.set_user_attr("error", error)
 
     def _link_running(self, trial: optuna.Trial, cfg: RunConfig) -> bool:
         """Link the one running run of this config (none or several: link when it ends)."""

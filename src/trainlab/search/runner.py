@@ -20,8 +20,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError, TrainlabError
+from trainlab.execute.ray import require
+from trainlab.execute.settings import ExecSettings
 from trainlab.search.confirm import confirm_seeds, run_confirm
 from trainlab.search.objective import EPOCH_METRICS
+from trainlab.search.ray import check_storage, run_on_ray
 from trainlab.search.results import SearchResult, TrialRecord, collect, top_trials, write_results
 from trainlab.search.samplers import PRUNERS, check_method
 from trainlab.search.space import SearchSpace
@@ -50,7 +53,7 @@ class SearchSettings:
     trials: int | None = None  # grid: at most the grid size (the default)
     timeout: float | None = None  # seconds of wall time for this invocation
     prune: str = "none"  # none | median | hyperband, on the per-epoch metric
-    workers: int = 1  # processes on this machine (the thread rule splits the cores)
+    workers: int = 1  # processes on this machine (the thread rule splits the cores); Ray: tasks
     seed: int = 0  # sampler seed (worker i uses seed + i * 10007)
     metric: str = "val_acc"  # a per-epoch validation metric; test metrics never choose
     direction: str | None = None  # default: maximize for *_acc, minimize for *_loss
@@ -60,6 +63,10 @@ class SearchSettings:
     heartbeat: int = HEARTBEAT_INTERVAL  # seconds; database storages retry a trial silent 3x this
     confirm: int = 0  # re-run the top K trials on fresh seeds and choose among them (0: don't)
     confirm_seeds: int = 3  # fresh seeds per confirmed trial
+    executor: str = "local"  # local: worker processes here | ray: one Ray task per trial
+    ray_address: str | None = None  # None: a local Ray on 127.0.0.1; else needs a database storage
+    run_cpus: float = 1.0  # CPUs each Ray task reserves
+    run_gpus: float = 0.0  # GPUs each Ray task reserves (fractional: trials share a GPU)
 
     @property
     def maximize(self) -> bool:
@@ -69,6 +76,13 @@ class SearchSettings:
         if self.direction is not None:
             return self.direction
         return "maximize" if self.metric.endswith("acc") else "minimize"
+
+    def execution(self) -> ExecSettings:
+        """Where trials and confirmation runs execute (validated: one line per bad field)."""
+        return ExecSettings(
+            self.executor, ray_address=self.ray_address, run_cpus=self.run_cpus,
+            run_gpus=self.run_gpus,
+        )  # fmt: skip
 
 
 def check_settings(s: SearchSettings, space: SearchSpace, base: RunConfig) -> None:
@@ -99,6 +113,10 @@ def check_settings(s: SearchSettings, space: SearchSpace, base: RunConfig) -> No
             f"--storage {s.storage} with --workers {s.workers}: SQLite locks under parallel "
             "writers; use the default journal storage or PostgreSQL"
         )
+    execution = s.execution()
+    if execution.executor == "ray":
+        require()  # the install line, before anything is written
+        check_storage(execution, s.storage)
     check_method(s.method, space)
     space.check(base)
 
@@ -172,10 +190,12 @@ def run_search(
         "epochs": base.train.epochs,
         "deadline": None if s.timeout is None else time.time() + s.timeout,
     }
-    if remaining is None or remaining > 0:
+    callbacks = [] if progress is None else [_reporter(progress)]
+    if (remaining is None or remaining > 0) and s.executor == "ray":
+        run_on_ray(spec, s.execution(), s.workers, store, callbacks)
+    elif remaining is None or remaining > 0:
         shares = _shares(remaining, s.workers)
         if len(shares) == 1:
-            callbacks = [] if progress is None else [_reporter(progress)]
             run_worker(spec, 0, shares[0], callbacks)
         else:
             _run_processes(spec, shares, store.study_dir(record.id), study, progress)
@@ -183,7 +203,9 @@ def run_search(
     if s.confirm:
         top = top_trials(collect(study), s.maximize, s.confirm)
         seeds = confirm_seeds(base.seed, s.confirm_seeds)
-        confirmed = run_confirm(base, top, seeds, store, record.id, name, s.metric, notes)
+        confirmed = run_confirm(
+            base, top, seeds, store, record.id, name, s.metric, notes, s.workers, s.execution()
+        )
     return write_results(store, record.id, study, base, space, info, confirmed)
 
 

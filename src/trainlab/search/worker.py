@@ -29,8 +29,10 @@ SEED_STRIDE = 10_007  # worker i samples with seed + i * stride: workers never d
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
-def load_study(spec: dict[str, Any], index: int = 0) -> optuna.Study:
-    """The shared study with this worker's sampler and the search's pruner."""
+def load_study(
+    spec: dict[str, Any], index: int = 0, sampler: optuna.samplers.BaseSampler | None = None
+) -> optuna.Study:
+    """The shared study with this worker's sampler (or `sampler`) and the search's pruner."""
     url = None
     if spec["remote"]:
         url = spec.get("storage") or os.environ.get(STORAGE_ENV)
@@ -39,9 +41,41 @@ def load_study(spec: dict[str, Any], index: int = 0) -> optuna.Study:
     return optuna.load_study(
         study_name=spec["name"],
         storage=storage,
-        sampler=make_sampler(spec["method"], seed, spec["budget"]),
+        sampler=sampler or make_sampler(spec["method"], seed, spec["budget"]),
         pruner=make_pruner(spec["prune"], spec["epochs"]),
     )
+
+
+def make_objective(spec: dict[str, Any], store: Store | None = None) -> Objective:
+    """The search's objective, writing to `store` (default: the store the spec names)."""
+    return Objective(
+        base=validate(spec["base"]),
+        space=parse_space(spec["space"]),
+        store=store or Store(spec["store"]),
+        study_id=spec["study_id"],
+        name=spec["name"],
+        metric=spec["metric"],
+        maximize=spec["direction"] == "maximize",
+        grid=spec["method"] == "grid",
+    )
+
+
+def keep_going(study: optuna.Study, spec: dict[str, Any]) -> bool:
+    """Whether another trial may start: budget, grid, target value and wall time all allow it."""
+    if spec["deadline"] is not None and time.time() >= spec["deadline"]:
+        return False
+    # A dead machine's trial is failed and re-queued, so it no longer counts as running
+    # (a no-op without heartbeats, i.e. on the journal).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    if spec["budget"] is not None and count_done(trials) + running >= spec["budget"]:
+        return False  # several machines on one database: the others used the budget up
+    if spec["method"] == "grid" and not any(t.state == TrialState.WAITING for t in trials):
+        return False
+    return not _reached(trials, spec.get("stop_at"), spec["direction"] == "maximize")
 
 
 def run_worker(
@@ -53,35 +87,9 @@ def run_worker(
     """Run up to `share` trials (None: until budget or deadline); return how many ran."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: our table; Ctrl-C: one line
     study = load_study(spec, index)
-    grid = spec["method"] == "grid"
-    objective = Objective(
-        base=validate(spec["base"]),
-        space=parse_space(spec["space"]),
-        store=Store(spec["store"]),
-        study_id=spec["study_id"],
-        name=spec["name"],
-        metric=spec["metric"],
-        maximize=spec["direction"] == "maximize",
-        grid=grid,
-    )
-    budget, deadline = spec["budget"], spec["deadline"]
+    objective = make_objective(spec)
     ran = 0
-    while share is None or ran < share:
-        if deadline is not None and time.time() >= deadline:
-            break
-        # A dead machine's trial is failed and re-queued, so it no longer counts as running
-        # (a no-op without heartbeats, i.e. on the journal).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        running = sum(t.state == TrialState.RUNNING for t in trials)
-        if budget is not None and count_done(trials) + running >= budget:
-            break  # several machines on one database: the others used the budget up
-        if grid and not any(t.state == TrialState.WAITING for t in trials):
-            break
-        if _reached(trials, spec.get("stop_at"), spec["direction"] == "maximize"):
-            break
+    while (share is None or ran < share) and keep_going(study, spec):
         study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=list(callbacks))
         ran += 1
     return ran
