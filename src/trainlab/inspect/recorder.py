@@ -163,8 +163,8 @@ class Recorder(Callback):
             low, high = torch.aminmax(f)
             total, squares, lo, hi = torch.stack([f.sum(), torch.dot(f, f), low, high]).tolist()
             n = f.numel()
-            m, rms = total / n, math.sqrt(squares / n)
-            near = int(torch.count_nonzero(f.abs() < NEAR_ZERO_REL * rms)) if rms > 0 else n
+            m = total / n
+            near, _ = near_zero(f, math.sqrt(squares / n))
         self._moments[name].merge(n, m, max(0.0, squares / n - m * m), lo, hi)
         self._hist[name].update(x, lo, hi)
         self._near[name][0] += near
@@ -227,14 +227,15 @@ class Recorder(Callback):
         return self.record().save(folder)
 
 
-def near_zero(x: torch.Tensor) -> tuple[int, int]:
-    """(near-zero count, count) of `x` under the relative rule: |a| < NEAR_ZERO_REL × RMS(x).
-    An all-zero tensor is all near zero."""
-    x = x.detach().float()
-    rms = x.pow(2).mean().sqrt()
-    if float(rms) == 0.0:
+def near_zero(x: torch.Tensor, rms: float | None = None) -> tuple[int, int]:
+    """(near-zero count, count) of `x` under the relative rule: |a| < NEAR_ZERO_REL × RMS(x);
+    `rms`: RMS(x) when the caller has it. An all-zero tensor is all near zero."""
+    x = x.detach() if x.dtype == torch.float64 else x.detach().float()
+    if rms is None:
+        rms = float(x.pow(2).mean().sqrt())
+    if rms == 0.0:
         return x.numel(), x.numel()
-    return int((x.abs() < NEAR_ZERO_REL * rms).sum()), x.numel()
+    return int(torch.count_nonzero(x.abs() < NEAR_ZERO_REL * rms)), x.numel()
 
 
 def _dropouts(module: nn.Module) -> list[nn.Module]:
