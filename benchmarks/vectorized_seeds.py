@@ -2,9 +2,9 @@
 the mnist1d MLP and CNN, both ways in the same run (same machine, same load).
 
 "pool" trains the k seeds as k lone runs on the warm local pool (default workers: one per core,
-this process included); "vectorized" trains them as one vmapped model per worker slot. Each
+this process included); "vectorized" trains them as one stacked model per worker slot. Each
 measurement uses a fresh store (nothing reused); both ways are warmed up first so neither pays
-for starting workers or for the first vmap calls (seconds, once per process). Other work on the machine lowers both numbers; the load average is
+for starting workers or for the first calls of each kernel (once per process). Other work on the machine lowers both numbers; the load average is
 printed. Last line: `speedup_k8_mlp=<x>` (goal >= 3 on 2 cores).
 Run: `.venv/bin/python benchmarks/vectorized_seeds.py [--epochs 10] [--ks 1,4,8,16]`.
 """
@@ -51,7 +51,7 @@ def main() -> None:
                 {"data": {"name": "mnist1d"}, "model": MODELS[name],
                  "train": {"epochs": a.epochs, "checkpoint": "none"}}
             )  # fmt: skip
-            warm = base.with_overrides({"train.epochs": 1})  # start workers, first vmap calls
+            warm = base.with_overrides({"train.epochs": 1})  # start workers, first kernel calls
             rate(warm, 2, "off", Path(tmp) / f"warm-{name}-pool")
             rate(warm, 4, "auto", Path(tmp) / f"warm-{name}-vec")
             for k in ks:

@@ -5,12 +5,14 @@ may differ); a diverged member is masked out while the others go on; a fallback 
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
 
 from trainlab.config import RunConfig
 from trainlab.execute import ExecSettings, Job, execute
+from trainlab.execute.stacked import Unsupported, stack_modules
 from trainlab.execute.vectorized import Stack
 from trainlab.track.store import Store
 from trainlab.train.experiment import prepare
@@ -92,3 +94,41 @@ def test_a_config_that_cannot_vectorize_runs_alone_and_says_why() -> None:
     assert {o.note for o in out} == {
         "not vectorized: early stopping ends each seed at its own epoch"
     }
+
+
+class _Mix(torch.nn.Module):
+    """Mixes the samples of a batch: stacking it would couple the members."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - x.mean(0)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_a_stacked_module_computes_each_member_on_its_own_rows(dims: int) -> None:
+    conv, bn = (torch.nn.Conv1d, torch.nn.BatchNorm1d) if dims == 1 else (torch.nn.Conv2d, torch.nn.BatchNorm2d)  # fmt: skip
+    torch.manual_seed(0)
+    models = [torch.nn.Sequential(conv(2, 3, 3, stride=2, padding=1), bn(3), torch.nn.ReLU(),
+                                  torch.nn.Flatten(), torch.nn.Linear(3 * 2**dims, 4))
+              for _ in range(3)]  # fmt: skip
+    x = torch.randn(3, 5, 2, *[4] * dims)  # (k, B, C, ...): member j reads x[j]
+    stacked = stack_modules(models)
+    for train in (True, False):  # batch statistics, then the running ones both updated
+        stacked.train(train)
+        out = stacked(x.reshape(15, *x.shape[2:])).view(3, 5, 4)
+        for j, m in enumerate(models):
+            m.train(train)
+            torch.testing.assert_close(out[j], m(x[j]), rtol=1e-5, atol=1e-6)
+    for j, m in enumerate(models):
+        torch.testing.assert_close(stacked.get_buffer("1.running_var")[j], m[1].running_var)
+    assert dict(stacked.named_parameters()).keys() == dict(models[0].named_parameters()).keys()
+
+
+@pytest.mark.parametrize(
+    ("layer", "says"),
+    [(torch.nn.LayerNorm(4), "0 (LayerNorm) holds tensors of its own"),
+     (_Mix(), "0 (_Mix) is not a known per-sample layer"),
+     (torch.nn.Flatten(0), "0 flattens the batch axis")],
+)  # fmt: skip
+def test_a_layer_that_could_couple_members_is_refused_by_name(layer: torch.nn.Module, says: str) -> None:  # fmt: skip
+    with pytest.raises(Unsupported, match=re.escape(says)):
+        stack_modules([torch.nn.Sequential(layer, torch.nn.Linear(4, 2)) for _ in range(2)])

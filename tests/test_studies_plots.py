@@ -69,3 +69,14 @@ def test_performance_profiles_are_steps_to_tau_max_with_scores_in_the_legend() -
     assert ax.get_xscale() == "log" and ax.get_xlim() == (1.0, 4.0)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["adam (score 0.67)", "sgd (score 0.00)"]  # fmt: skip
     assert list(ax.lines[0].get_xdata()) == [1.0, 3.0, 4.0]
+
+
+def test_tuning_panels_wrap_onto_rows_of_two() -> None:
+    curve = {"sgd": ([0.1, 1.0], [0.5, 0.7]), "adam": ([0.001, 0.01], [0.6, 0.65])}
+    panels = {f"{data} / {part}": curve for data in ("mnist1d", "digits") for part in ("a", "b")}
+    fig = plot_tuning({**panels, "extra": curve}, {"sgd": 1.0}, "val acc", "T")
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 5 and len(fig.axes) == 6  # 3 rows of 2, the last cell hidden
+    assert fig.get_size_inches()[0] == 10.4 and fig.get_size_inches()[1] == 3 * 4.4
+    rows = sorted({round(ax.get_position().y0, 3) for ax in shown})
+    assert len(rows) == 3

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from trainlab.execute.jobs import Job
 
-# Models whose forward vmap runs with batching rules (no Python control flow on data, no RNN
-# kernel): checked again by a one-step probe before anything is stored.
+# Models built only from layers `stacked.stack_modules` knows (no RNN kernel, no layer mixing
+# samples but batch norm); it checks every layer again, and a dry forward runs, before anything
+# is stored.
 VECTORIZABLE = ("logreg", "mlp", "cnn")
 
 

@@ -17,7 +17,7 @@ VECTORIZE = ("auto", "off")
 @dataclass(frozen=True)
 class ExecSettings:
     executor: str = "local"  # local: this machine's warm pool | ray: Ray tasks
-    vectorize: str = "off"  # auto: the seeds of one config train as one vmapped model | off
+    vectorize: str = "off"  # auto: the seeds of one config train as one stacked model | off
     devices: tuple[str, ...] = ()  # CUDA devices, one per worker in turn ("cuda:0", "cuda:1")
     ray_address: str | None = None  # None: start a local Ray on 127.0.0.1
     run_cpus: float = 1.0  # CPUs each Ray task reserves

@@ -1,36 +1,34 @@
-"""The seeds of one config trained as one vectorized model (`torch.func`): parameters stacked
-along a leading member axis, one `vmap`ped forward/backward per batch, one optimizer step on
-the stacked tensors. Per-operator overhead — the cost of a small model — is paid once for k runs.
+"""The seeds of one config trained as one model: parameters stacked along a leading member axis
+(`stacked.stack_modules`), one forward/backward per batch for all k members, one optimizer step
+on the stacked tensors. Per-operator overhead — the cost of a small model — is paid once for k
+runs.
 
 Each member is built by `prepare` under its own seed exactly as its lone run, reads its own split
 and its own seeded batch order, and keeps its own optimizer state (Adam, SGD, ... are elementwise,
 so a stacked step is k independent steps). Gradient clipping is per member; L1/L2 penalties are
-summed over members, so each member's gradient sees its own. Dropout masks are drawn per member
-(`randomness="different"`) from one generator: with dropout a member matches its lone twin in
-distribution only. A member whose train loss turns non-finite is stored `diverged`, its slice
-zeroed and masked out of the loss; the others go on. Each member is stored as its own run.
+summed over members, so each member's gradient sees its own. Dropout masks are drawn for all
+members at once from one generator: with dropout a member matches its lone twin in distribution
+only. A member whose train loss turns non-finite is stored `diverged`, its slice zeroed and
+masked out of the loss; the others go on. Each member is stored as its own run.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 import yaml
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.execute.jobs import Job
 from trainlab.execute.reliability import save_reliability
+from trainlab.execute.stacked import Unsupported, stack_modules
 from trainlab.execute.unit import Answer, one_line
 from trainlab.track.env import capture_env
 from trainlab.track.store import Store
@@ -41,12 +39,8 @@ from trainlab.train.regularize import penalty
 Tensors = dict[str, torch.Tensor]
 
 
-class Unsupported(Exception):
-    """This group cannot train as one vectorized model (raised before anything is stored)."""
-
-
 class Stack:
-    """k models of one architecture as stacked tensors, with their k datasets stacked alike."""
+    """k models of one architecture as one stacked module, with their k datasets stacked alike."""
 
     def __init__(self, members: Sequence[tuple[RunConfig, nn.Module, Dataset]]) -> None:
         self.cfgs = [c for c, _, _ in members]
@@ -56,42 +50,33 @@ class Stack:
         if len(shapes) > 1:
             raise Unsupported("the seeds' train/val splits differ in size")
         self.k = len(members)
-        params, buffers = stack_module_state(self.models)
-        self.params: Tensors = params
-        self.buffers: Tensors = buffers
-        self.base = _without_idle_dropout(copy.deepcopy(self.models[0]).to("meta"))
+        self.model = stack_modules(self.models)
+        self.params: Tensors = dict(self.model.named_parameters())
+        self.buffers: Tensors = dict(self.model.named_buffers())
         self.penalized = [n for n, p in self.models[0].named_parameters() if p.ndim > 1]
         self.x_train = torch.stack([d.x_train for d in self.data])  # (k, n, *input_shape)
         self.y_train = torch.stack([d.y_train for d in self.data])  # (k, n)
         self.x_val = torch.stack([d.x_val for d in self.data])
         self.y_val = torch.stack([d.y_val for d in self.data])
-        smoothing = self.cfgs[0].regularize.label_smoothing
-
-        def loss(p: Tensors, b: Tensors, x: torch.Tensor, y: torch.Tensor) -> Any:
-            logits = functional_call(self.base, (p, b), (x,))
-            return F.cross_entropy(logits, y, label_smoothing=smoothing), logits
-
-        self.step_fn = vmap(loss, randomness="different")
-        self.forward = vmap(lambda p, b, x: functional_call(self.base, (p, b), (x,)))
-        self._probe()
-
-    def _probe(self) -> None:
-        """One tiny step and one evaluation on copies: vmap must run this model with batching
-        rules (no Python loop fallback, no data-dependent control flow)."""
-        p = {n: v.detach().clone().requires_grad_() for n, v in self.params.items()}
-        b = {n: v.clone() for n, v in self.buffers.items()}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # vmap's "performance drop" fallback warning
-                losses, _ = self.step_fn(p, b, self.x_train[:, :2], self.y_train[:, :2])
-                losses.sum().backward()
-                self.base.eval()
-                with torch.no_grad():
-                    self.forward(p, b, self.x_val[:, :2])
+        self.smoothing = self.cfgs[0].regularize.label_smoothing
+        try:  # a dry forward (eval mode, no gradient: nothing changes) before anything is stored
+            self.evaluate(self.x_val[:, :2], self.y_val[:, :2], 2)
         except Exception as exc:
-            raise Unsupported(f"vmap cannot run this model ({one_line(exc)})") from None
-        finally:
-            self.base.train()
+            raise Unsupported(f"the stacked model cannot run ({one_line(exc)})") from None
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(k, B, ...) inputs -> (k, B, classes): member j's model on its own x[j]."""
+        k, b = x.shape[:2]
+        out = self.model(x.reshape(k * b, *x.shape[2:]))
+        return out.view(k, b, -1)
+
+    def step_losses(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per member mean training loss (k,) and the logits (k, B, classes)."""
+        logits = self.logits(x)
+        k, b, c = logits.shape
+        per = F.cross_entropy(logits.reshape(k * b, c), y.reshape(-1), reduction="none",
+                              label_smoothing=self.smoothing)  # fmt: skip
+        return per.view(k, b).mean(1), logits
 
     def fit(self, on_epoch: Callable[[int, dict[str, float]], None]) -> list[History]:
         """Train all members as `fit` trains one; `on_epoch(member, metrics)` after each epoch."""
@@ -108,7 +93,7 @@ class Stack:
         penalized = [self.params[name] for name in self.penalized]
         step = 0
         for epoch in range(1, t.epochs + 1):
-            self.base.train()
+            self.model.train()
             t0 = time.perf_counter()
             perm = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
             xs, ys = self.x_train[rows, perm], self.y_train[rows, perm]  # (k, n, ...) (k, n)
@@ -117,7 +102,7 @@ class Stack:
             correct = torch.zeros(k, device=device, dtype=torch.long)
             for i in range(0, n, t.batch_size):
                 xb, yb = xs[:, i : i + t.batch_size], ys[:, i : i + t.batch_size]
-                losses, logits = self.step_fn(self.params, self.buffers, xb, yb)
+                losses, logits = self.step_losses(xb, yb)
                 extra = penalty(penalized, cfg.regularize)  # type: ignore[arg-type]
                 opt.zero_grad(set_to_none=True)
                 total = (losses * mask).sum()
@@ -159,9 +144,9 @@ class Stack:
         self, x: torch.Tensor, y: torch.Tensor, bs: int
     ) -> tuple[list[float], list[float]]:
         """Per member mean cross-entropy and accuracy on (k, N, ...) inputs in eval mode."""
-        self.base.eval()
-        parts = [self.forward(self.params, self.buffers, x[:, i : i + bs]) for i in range(0, x.shape[1], bs)]  # fmt: skip
-        self.base.train()
+        self.model.eval()
+        parts = [self.logits(x[:, i : i + bs]) for i in range(0, x.shape[1], bs)]
+        self.model.train()
         logits = torch.cat(parts, dim=1)  # (k, N, classes)
         loss = F.cross_entropy(logits.float().transpose(1, 2), y, reduction="none").mean(1)
         acc = (logits.argmax(-1) == y).float().mean(1)  # float32, as `evaluate`
@@ -185,17 +170,6 @@ class Stack:
             for name, b in model.named_buffers():
                 b.copy_(self.buffers[name][j])
         return model
-
-
-def _without_idle_dropout(module: nn.Module) -> nn.Module:
-    """Dropout(p=0) is the identity, but under vmap it still draws k random masks (measured: 40%
-    of an MLP step); drop it from the stateless base (it holds no parameters)."""
-    for name, child in module.named_children():
-        if isinstance(child, nn.Dropout) and child.p == 0:
-            setattr(module, name, nn.Identity())
-        else:
-            _without_idle_dropout(child)
-    return module
 
 
 def clip_per_member(params: list[torch.Tensor], max_norm: float) -> None:

@@ -71,12 +71,17 @@ def plot_tuning(
 
     A None value (the run diverged or failed) is drawn as a cross on the bottom edge; the chosen
     learning rate of each variant is ringed; rates in `extended` (tried beyond the grid to
-    bracket the best) are squares.
+    bracket the best) are squares. Panels wrap onto rows of two, so the figure stays readable at
+    a page's width however many workloads and panels a study has.
     """
-    cols = len(panels)
-    fig = new_figure(5.2 * cols, 4.4)
-    axes = fig.subplots(1, cols, squeeze=False)[0]
-    for ax, (name, variants) in zip(axes, panels.items(), strict=True):
+    n = len(panels)
+    cols = min(n, 2)
+    rows = math.ceil(n / cols)
+    fig = new_figure(5.2 * cols, 4.4 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    for ax, (name, variants) in zip(axes, panels.items(), strict=False):
         floor = _floor(variants)
         for i, (label, (lrs, values)) in enumerate(variants.items()):
             c = color(i)
@@ -104,8 +109,8 @@ def plot_tuning(
         ax.set_ylabel(ylabel)
         ax.set_title(name)
         if ax.lines:
-            cols = min(len(variants), 4)
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=cols, frameon=False)
+            ncols = min(len(variants), 4)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=ncols, frameon=False)
     fig.suptitle(
         f"{title}\nring: chosen rate; square: beyond the grid (bracketing); "
         "x on the bottom edge: diverged or failed",
