@@ -83,7 +83,7 @@ KILLABLE = """
     from trainlab.track.store import Store
     base = RunConfig.model_validate({TINY!r}).with_overrides({{"train.epochs": 60}})
     with use(ExecSettings(vectorize="off")):  # many small units: a kill hits one run
-        run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=3, workers=3,
+        run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=5, workers=3,
                  store=Store(sys.argv[1]), name="killed", progress=False)
 """
 
@@ -132,12 +132,12 @@ def test_killed_worker_and_study_resume_with_no_duplicate_and_none_missing(tmp_p
     store = Store(root)
     assert not store.list_runs(status="running"), "a worker outlived its study"
     before = {r.config_hash for r in store.list_runs(status="finished")}
-    assert 3 <= len(before) < 12
+    assert 3 <= len(before) < 20
     base = RunConfig.model_validate(TINY).with_overrides({"train.epochs": 60})
-    result = run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=3, workers=1, store=store, name="killed", progress=False)  # fmt: skip
-    jobs = expand(base, product({"optim.lr": [0.003, 0.01, 0.03, 0.1]}), [0, 1, 2])
+    result = run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=5, workers=1, store=store, name="killed", progress=False)  # fmt: skip
+    jobs = expand(base, product({"optim.lr": [0.003, 0.01, 0.03, 0.1]}), range(5))
     assert_complete(store, result.study_id, jobs)
-    assert result.counts["reused"] == len(before) and result.counts["finished"] == 12
+    assert result.counts["reused"] == len(before) and result.counts["finished"] == 20
     threads = {r.env["torch_threads"] for r in store.list_runs() if r.config_hash in before}
     assert threads == {threads_per_worker(3)}  # 3 slots x 1 thread on 2 cores
 
@@ -185,3 +185,59 @@ def test_devices_option_parses_and_rejects_bad_names() -> None:
     assert parse_devices(None) == ()
     with pytest.raises(ConfigError, match="--devices 'gpu0'"):
         ExecSettings(devices=parse_devices("gpu0"))
+
+
+CALLS = """
+import os, time
+
+def where(x, parent, pause=0.0):
+    time.sleep(pause)
+    return {"x": x, "pid": os.getpid(), "parent": os.getpid() == parent}
+
+def fails(x):
+    raise ValueError(f"bad x: {x}")
+
+def dies_in_worker(parent, pause):
+    if os.getpid() != parent:
+        os._exit(3)
+    time.sleep(pause)
+    return {"pid": os.getpid()}
+"""
+
+
+def test_run_calls_uses_every_slot_and_answers_errors_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "callmod.py").write_text(CALLS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the workers import it too
+    pool.shutdown()
+    me = os.getpid()
+    calls = [("callmod:where", {"x": i, "parent": me, "pause": 0.4}) for i in range(4)]
+    calls.insert(2, ("callmod:fails", {"x": 7}))
+    answers: dict[int, dict] = {}
+    pool.run_calls(calls, 2, tmp_path / "logs", lambda i, a: answers.__setitem__(i, a))
+    assert sorted(answers) == list(range(5))  # every call answered once
+    assert answers[2] == {"error": "ValueError: bad x: 7"}
+    done = [answers[i] for i in (0, 1, 3, 4)]
+    assert [a["x"] for a in done] == [0, 1, 2, 3]
+    assert {a["parent"] for a in done} == {True, False}  # here and in the worker
+    pool.shutdown()
+
+
+def test_run_calls_reports_a_worker_that_dies_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "callmod.py").write_text(CALLS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    pool.shutdown()
+    me = os.getpid()
+    calls = [("callmod:dies_in_worker", {"parent": me, "pause": 1.5}) for _ in range(3)]
+    answers: dict[int, dict] = {}
+    pool.run_calls(calls, 2, tmp_path / "logs", lambda i, a: answers.__setitem__(i, a))
+    assert sorted(answers) == [0, 1, 2]
+    errors = [a["error"] for a in answers.values() if "error" in a]
+    assert errors and all("worker exited with code 3" in e for e in errors)
+    assert any(a.get("pid") == me for a in answers.values())  # this process went on
+    pool.shutdown()

@@ -28,6 +28,26 @@ def test_suite_steps_write_one_report_and_a_rerun_resumes(
     assert {r.id for r in Store().list_runs()} == runs
 
 
+def test_suite_inspections_run_side_by_side_on_two_slots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from trainlab.execute import pool
+
+    args = ["suite", "--only", "recorder", "--only", "features", "--workers", "2", "--json"]
+    try:
+        assert main(args) == 0
+    finally:
+        pool.shutdown()
+    steps = json.loads(capsys.readouterr().out)["steps"]
+    assert [s["name"] for s in steps] == ["recorder", "features"]  # the order asked for
+    assert all(s["error"] is None and len(s["study_ids"]) == 1 for s in steps)
+    with sqlite3.connect(Store().db_path) as db:
+        pids = {pid for (pid,) in db.execute("SELECT pid FROM runs")}
+    assert len(pids) == 2  # one inspection here, the other in the warm worker
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

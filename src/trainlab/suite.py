@@ -82,31 +82,37 @@ def run_suite(
     from trainlab.execute import check_workers
 
     check_workers(workers)
+    steps = tuple(dict.fromkeys(steps))  # a step named twice runs once
     store = store or Store()
     say = console or Console(stderr=True)
     started = time.perf_counter()
-    done: list[Step] = []
-    for name in steps:
+    done: dict[str, Step] = {}
+    for name in [s for s in steps if s not in INSPECTIONS]:
         say.rule(f"[bold]{name}[/] ({budget})")
         t0 = time.perf_counter()
         try:
             ids = _STEPS[name](store, budget, workers)
-            done.append(Step(name, time.perf_counter() - t0, ids))
+            done[name] = Step(name, time.perf_counter() - t0, ids)
         except TrainlabError:
             raise  # the user's input is wrong: stop at once, one line
         except Exception as exc:  # a crash in one step must not lose the others' work
             line = "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]
-            done.append(Step(name, time.perf_counter() - t0, error=line))
+            done[name] = Step(name, time.perf_counter() - t0, error=line)
             say.print(f"[red]{name} failed:[/] {line}")
             continue
-        say.print(f"{name}: {done[-1].seconds:.0f} s")
+        say.print(f"{name}: {done[name].seconds:.0f} s")
+    looks = [s for s in steps if s in INSPECTIONS]
+    if looks:
+        say.rule(f"[bold]inspections[/] ({budget}): {', '.join(looks)}")
+        done.update(_inspections(store, budget, looks, workers, say))
+    ordered = [done[s] for s in steps]
     from trainlab.report import write_report
 
-    refs = [sid for s in done for sid in s.study_ids]
+    refs = [sid for s in ordered for sid in s.study_ids]
     title = f"trainlab suite ({budget})"
     report = write_report(store, out=out, refs=refs, title=title) if refs else None
     path = report.path if report is not None and report.path else store.root / "report.html"
-    return SuiteResult(path, done, time.perf_counter() - started)
+    return SuiteResult(path, ordered, time.perf_counter() - started)
 
 
 def _study(kind: str) -> Callable[[Store, str, int | None], list[str]]:
@@ -143,21 +149,64 @@ def _search(store: Store, budget: str, workers: int | None) -> list[str]:
     return [run_search(base, parse_space(SEARCH_SPACE), settings, store).study_id]
 
 
-def _inspection(kind: str) -> Callable[[Store, str, int | None], list[str]]:
-    def step(store: Store, budget: str, workers: int | None) -> list[str]:
-        from trainlab.inspect.recipes import default_config, run_inspection
+# The inspections' tasks, longest first (quick, 2 cores: residual ~15 s, each attention task ~8,
+# inception ~7, features ~6, recorder ~2): they run side by side on this process and the warm
+# pool's workers, each on its own core, so the suite finishes when the longest lane does.
+TASKS: tuple[tuple[str, str | None], ...] = (
+    ("residual", None),
+    ("attention", None),
+    ("attention", "seq_marker"),  # decisive tokens found by content, not place
+    ("inception", None),
+    ("features", None),
+    ("recorder", None),
+)
 
-        ids = [run_inspection(kind, store, budget=budget).study_id]
-        if kind == "attention":  # the second task: decisive tokens found by content, not place
-            cfg = default_config(kind, ["data.name=seq_marker"], budget)
-            ids.append(run_inspection(kind, store, cfg, budget=budget).study_id)
-        return ids
 
-    return step
+def inspection_task(root: str, kind: str, data: str | None, budget: str) -> dict[str, Any]:
+    """One inspection on the suite's default config (`data` replaces its dataset): its study id
+    and seconds. Runs here or in a pool worker (`execute.pool.run_calls`)."""
+    from trainlab.inspect.recipes import default_config, run_inspection
+
+    t0 = time.perf_counter()
+    cfg = default_config(kind, [f"data.name={data}"] if data else None, budget)
+    study = run_inspection(kind, Store(root), cfg, budget=budget).study_id
+    return {"study_id": study, "seconds": time.perf_counter() - t0}
+
+
+def _inspections(
+    store: Store, budget: str, kinds: list[str], workers: int | None, say: Console
+) -> dict[str, Step]:
+    """Every inspection in `kinds`, on every slot at once; one Step each, in TASKS order."""
+    from trainlab.execute.pool import run_calls
+    from trainlab.track.env import available_cores
+
+    tasks = [(k, d) for k, d in TASKS if k in kinds]
+    calls = [("trainlab.suite:inspection_task",
+              {"root": str(store.root), "kind": k, "data": d, "budget": budget})
+             for k, d in tasks]  # fmt: skip
+    answers: dict[int, dict[str, Any]] = {}
+
+    def finished(i: int, answer: dict[str, Any]) -> None:
+        answers[i] = answer
+        kind = tasks[i][0]
+        mine = [j for j, (k, _) in enumerate(tasks) if k == kind]
+        if "error" in answer:
+            say.print(f"[red]{kind} failed:[/] {answer['error']}")
+        elif all(j in answers for j in mine):
+            say.print(f"{kind}: {sum(answers[j].get('seconds', 0.0) for j in mine):.0f} s")
+
+    run_calls(calls, workers or available_cores(), store.root / "suite-logs", finished)
+    steps: dict[str, Step] = {}
+    for kind in kinds:
+        mine = [answers[j] for j, (k, _) in enumerate(tasks) if k == kind]
+        errors = [a["error"] for a in mine if "error" in a]
+        seconds = sum(a.get("seconds", 0.0) for a in mine)
+        ids = [a["study_id"] for a in mine if "study_id" in a]
+        steps[kind] = Step(kind, seconds, ids, errors[0] if errors else None)
+    return steps
 
 
 _STEPS: dict[str, Callable[[Store, str, int | None], list[str]]] = {
     **{k: _study(k) for k in STUDIES},
     "search": _search,
-    **{k: _inspection(k) for k in INSPECTIONS},
 }

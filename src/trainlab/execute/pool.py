@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from trainlab.execute.jobs import Job
 from trainlab.execute.unit import Answer, run_unit
@@ -31,6 +31,9 @@ from trainlab.track.store import Store
 from trainlab.train.seed import threads_per_worker, worker_env
 
 Unit = list[Job]
+T = TypeVar("T")  # one piece of work: a unit of jobs, or the index of a call
+R = TypeVar("R")  # its answer
+Call = tuple[str, dict[str, Any]]  # ("package.module:function", its keyword arguments)
 Done = Callable[[Unit, list[Answer]], None]
 MAX_RESTARTS = 2  # per worker slot and study: a worker that keeps dying is not started again
 
@@ -85,6 +88,17 @@ class Pool:
         assert stdin is not None
         try:
             stdin.write(line + "\n")
+            stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def call(self, i: int, call: Call) -> bool:
+        """Hand worker i one function call; False if it is gone."""
+        stdin = self.procs[i].stdin
+        assert stdin is not None
+        try:
+            stdin.write(json.dumps({"call": call[0], "kwargs": call[1]}) + "\n")
             stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             return False
@@ -156,31 +170,57 @@ def run_local(
     lock = threading.Lock()
     results: queue.Queue[tuple[Unit, list[Answer]]] = queue.Queue()
     feeder = threading.Thread(
-        target=_feed, args=(pool, store.root, study_id, pending, lock, results), daemon=True
-    )
+        target=_feed,
+        args=(pool, pending, lock, results, lambda i, u: pool.send(i, store.root, study_id, u),
+              lambda msg: msg["answers"],
+              lambda u, error: [{"run_id": None, "status": "failed", "error": error}] * len(u)),
+        daemon=True,
+    )  # fmt: skip
     feeder.start()
+    _share(
+        pending, lock, results, feeder, threads, here, lambda u: run_unit(store, study_id, u), done
+    )
+    for unit in pending:  # every worker kept dying and nobody here could run them
+        error = f"not run: workers kept exiting (logs in {pool.logs})"
+        done(unit, [{"run_id": None, "status": "failed", "error": error}] * len(unit))
+
+
+def run_calls(
+    calls: Sequence[Call], workers: int, logs: Path, done: Callable[[int, dict[str, Any]], None]
+) -> None:
+    """Run independent function calls here and in the warm pool, in the given order (longest
+    first finishes soonest), one at a time per slot; `done(index, answer)` in this thread as each
+    ends. An answer is the function's JSON result, or {"error": one line} when it raised or its
+    worker died. Used for the suite's inspections: they train little and draw a lot, so the
+    second core would otherwise sit idle."""
+    threads = threads_per_worker(workers)
+    pending: deque[int] = deque(range(len(calls)))
+    lock = threading.Lock()
+    results: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
+    feeder = None
+    if workers > 1 and len(calls) > 1:
+        pool = warm_pool(workers - 1, threads, (), logs)
+        feeder = threading.Thread(
+            target=_feed,
+            args=(pool, pending, lock, results, lambda i, k: pool.call(i, calls[k]),
+                  lambda msg: msg["result"], lambda _, error: {"error": error}),
+            daemon=True,
+        )  # fmt: skip
+        feeder.start()
+    _share(pending, lock, results, feeder, threads, True, lambda i: call_here(calls[i]), done)
+
+
+def call_here(call: Call) -> dict[str, Any]:
+    """Run one call in this process: its result, or {"error": its one-line message}."""
+    import importlib
+    import traceback
+
+    module, _, name = call[0].partition(":")
     try:
-        with _threads(threads):
-            while here:
-                with lock:
-                    mine = pending.popleft() if pending else None
-                if mine is None:
-                    break
-                done(mine, run_unit(store, study_id, mine))
-                _drain(results, done)
-        while feeder.is_alive() or not results.empty():
-            try:
-                done(*results.get(timeout=0.2))
-            except queue.Empty:
-                continue
-        for unit in pending:  # every worker kept dying and nobody here could run them
-            error = f"not run: workers kept exiting (logs in {pool.logs})"
-            done(unit, [{"run_id": None, "status": "failed", "error": error}] * len(unit))
-    except KeyboardInterrupt:
-        with lock:
-            pending.clear()
-        shutdown_with(signal.SIGINT)
-        raise
+        result: dict[str, Any] = getattr(importlib.import_module(module), name)(**call[1])
+    except Exception as exc:  # one call's crash must not lose the others' work
+        return {"error": "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]}
+    return result
 
 
 def shutdown_with(sig: int) -> None:
@@ -190,7 +230,41 @@ def shutdown_with(sig: int) -> None:
         _WARM = None
 
 
-def _drain(results: queue.Queue[tuple[Unit, list[Answer]]], done: Done) -> None:
+def _share(
+    pending: deque[T],
+    lock: threading.Lock,
+    results: queue.Queue[tuple[T, R]],
+    feeder: threading.Thread | None,
+    threads: int,
+    here: bool,
+    run_here: Callable[[T], R],
+    done: Callable[[T, R], None],
+) -> None:
+    """This process takes pending work too (when `here`) while the feeder keeps the workers busy;
+    `done` in this thread for every answer, then wait for the feeder's last ones. Ctrl-C: nothing
+    more is started, the workers get SIGINT (their runs are stored interrupted)."""
+    try:
+        with _threads(threads):
+            while here:
+                with lock:
+                    mine = pending.popleft() if pending else None
+                if mine is None:
+                    break
+                done(mine, run_here(mine))
+                _drain(results, done)
+        while (feeder is not None and feeder.is_alive()) or not results.empty():
+            try:
+                done(*results.get(timeout=0.2))
+            except queue.Empty:
+                continue
+    except KeyboardInterrupt:
+        with lock:
+            pending.clear()
+        shutdown_with(signal.SIGINT)
+        raise
+
+
+def _drain(results: queue.Queue[tuple[T, R]], done: Callable[[T, R], None]) -> None:
     while True:
         try:
             done(*results.get_nowait())
@@ -200,14 +274,17 @@ def _drain(results: queue.Queue[tuple[Unit, list[Answer]]], done: Done) -> None:
 
 def _feed(
     pool: Pool,
-    root: Path,
-    study_id: str,
-    pending: deque[Unit],
+    pending: deque[T],
     lock: threading.Lock,
-    results: queue.Queue[tuple[Unit, list[Answer]]],
+    results: queue.Queue[tuple[T, R]],
+    send: Callable[[int, T], bool],
+    answer: Callable[[dict[str, Any]], R],
+    lost: Callable[[T, str], R],
 ) -> None:
-    """Keep every worker busy until nothing is pending or in flight; answers go to `results`."""
-    inflight: dict[int, Unit] = {}
+    """Keep every worker busy until nothing is pending or in flight: `send` hands worker i a
+    piece of work, `answer` reads its reply, `lost` answers for work whose worker died. A worker
+    that dies with work left is replaced, at most MAX_RESTARTS times per slot."""
+    inflight: dict[int, T] = {}
     restarts = 0
     for i in [i for i, p in pool.procs.items() if p.poll() is not None]:
         pool.procs.pop(i).wait()  # died while idle (between studies): start a fresh one
@@ -216,14 +293,14 @@ def _feed(
 
     def give(i: int) -> None:
         with lock:
-            unit = pending.popleft() if pending else None
-        if unit is None:
+            item = pending.popleft() if pending else None
+        if item is None:
             return
-        if pool.send(i, root, study_id, unit):
-            inflight[i] = unit
+        if send(i, item):
+            inflight[i] = item
         else:
             with lock:
-                pending.appendleft(unit)
+                pending.appendleft(item)
 
     for i in idle:
         give(i)
@@ -233,19 +310,20 @@ def _feed(
         except queue.Empty:
             continue
         if line is not None:
-            unit = inflight.pop(i, [])
-            if unit:
-                results.put((unit, json.loads(line)["answers"]))
+            item = inflight.pop(i, None)
+            if item is not None:
+                results.put((item, answer(json.loads(line))))
             give(i)
             continue
         proc = pool.procs.pop(i, None)
         if proc is None:
             continue  # the end of a worker already replaced
         code = proc.wait()
-        lost = inflight.pop(i, None)
-        if lost is not None:
-            error = f"worker exited with code {code} (log: {pool.log_paths[i]})"
-            results.put((lost, [{"run_id": None, "status": "failed", "error": error}] * len(lost)))
+        gone = inflight.pop(i, None)
+        if gone is not None:  # not retried: a rerun resumes from what was stored
+            results.put(
+                (gone, lost(gone, f"worker exited with code {code} (log: {pool.log_paths[i]})"))
+            )
         with lock:
             more = bool(pending)
         if more and restarts < MAX_RESTARTS * pool.size:  # it died with work left: replace it

@@ -193,7 +193,7 @@ def train_group(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer
     except Exception as exc:
         raise Unsupported(f"a seed failed to prepare ({one_line(exc)})") from None
     stack = Stack(members)
-    env = {**capture_env(), "torch_threads": torch.get_num_threads(), "vectorized": len(jobs)}
+    env = {**capture_env(), "vectorized": len(jobs)}
     records = [store.create_run(j.config, env) for j in jobs]
     for rec, job in zip(records, jobs, strict=True):
         (rec.dir / "config.yaml").write_text(

@@ -1,5 +1,6 @@
 """`python -m trainlab.execute.worker`: one long-lived local worker. It reads one unit per stdin
-line (store folder, study, jobs), trains it with `run_unit`, and answers one line on stdout.
+line (store folder, study, jobs), trains it with `run_unit`, and answers one line on stdout; or
+one function call ("module:function" and its keyword arguments), and answers its JSON result.
 
 A warm worker serves every study of its parent process, whatever store each names; it exits at
 the end of its input, or when its parent dies (its run is then stored `interrupted`).
@@ -34,6 +35,12 @@ def serve() -> int:
     try:
         for line in iter(sys.stdin.readline, ""):
             msg = json.loads(line)
+            if "call" in msg:  # a function call (a suite's inspection), not training jobs
+                from trainlab.execute.pool import call_here
+
+                result = call_here((msg["call"], msg["kwargs"]))
+                answers.write(json.dumps({"result": result}) + "\n")
+                continue
             store = stores.get(msg["root"]) or stores.setdefault(msg["root"], Store(msg["root"]))
             jobs = [Job(j["variant"], validate(j["config"]), j.get("record"), j.get("role", ""))
                     for j in msg["jobs"]]  # fmt: skip

@@ -1,14 +1,12 @@
 """`run_search`: check the space and settings, open (or resume) the Optuna study that sits beside a
-trainlab study, queue the grid, run the workers in processes, and write the results.
+trainlab study, queue the grid, run the trials here and on the warm pool's workers, and write the results.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import subprocess
-import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,10 +35,9 @@ from trainlab.search.storage import (
     recover_trials,
     redact,
 )
-from trainlab.search.worker import STORAGE_ENV, run_worker
+from trainlab.search.worker import run_worker
 from trainlab.track.store import Store
 from trainlab.track.summary import slug
-from trainlab.train.seed import threads_per_worker, worker_env
 
 Progress = Callable[[TrialRecord], None]
 
@@ -198,7 +195,7 @@ def run_search(
         if len(shares) == 1:
             run_worker(spec, 0, shares[0], callbacks)
         else:
-            _run_processes(spec, shares, store.study_dir(record.id), study, progress)
+            _run_shares(spec, shares, store.study_dir(record.id), study, progress)
     confirmed = None
     if s.confirm:
         top = top_trials(collect(study), s.maximize, s.confirm)
@@ -216,57 +213,43 @@ def _shares(remaining: int | None, workers: int) -> list[int | None]:
     return [remaining // n + (i < remaining % n) for i in range(n)]
 
 
-def _run_processes(
+def _run_shares(
     spec: dict[str, Any],
     shares: list[int | None],
-    folder: Path,
+    logs: Path,
     study: optuna.Study,
     progress: Progress | None,
 ) -> None:
-    """One process per share, threads capped before they import torch; report trials as they end."""
-    spec_path = folder / "worker-spec.json"
-    spec_path.write_text(json.dumps({**spec, "storage": None}, default=str))
-    env = worker_env(threads_per_worker(len(shares)))
-    if spec["storage"]:
-        env[STORAGE_ENV] = spec["storage"]  # never written to disk: it may hold a password
-    procs, logs = [], []
-    for i, share in enumerate(shares):
-        logs.append(folder / f"worker-{i}.log")
-        args = [
-            sys.executable,
-            "-m",
-            "trainlab.search",
-            str(spec_path),
-            str(i),
-            str(share).lower(),
-        ]
-        with logs[-1].open("w") as log:
-            procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT))
+    """Share 0 here, the others on the warm pool's workers (started once per process, so a search
+    in a suite reuses the studies' workers and its first trial starts at once); a thread reports
+    trials as they end, wherever they ran."""
+    from trainlab.execute.pool import run_calls
+
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            _report_new(study, seen, progress)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    calls = [("trainlab.search.worker:run_share", {"spec": spec, "index": i, "share": share})
+             for i, share in enumerate(shares)]  # fmt: skip
+    errors: list[str] = []
+
+    def done(i: int, answer: dict[str, Any]) -> None:
+        if "error" in answer:
+            errors.append(f"search worker {i}: {answer['error']}")
+
     try:
-        while any(p.poll() is None for p in procs):
-            time.sleep(0.5)
-            seen = _report_new(study, seen, progress)
-    except KeyboardInterrupt:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        raise
+        run_calls(calls, len(shares), logs, done)
+    finally:
+        stop.set()
+        watcher.join()
     _report_new(study, seen, progress)
-    for i, p in enumerate(procs):
-        if p.returncode != 0:
-            tail = [ln for ln in logs[i].read_text().splitlines() if ln.strip()][-1:] or [
-                "no output"
-            ]
-            raise TrainlabError(
-                f"search worker {i} exited with code {p.returncode} ({tail[0].strip()}); "
-                f"log: {logs[i]}; rerun the same command to resume"
-            )
+    if errors:
+        raise TrainlabError(f"{errors[0]}; rerun the same command to resume")
 
 
 def _report_new(study: optuna.Study, seen: set[int], progress: Progress | None) -> set[int]:

@@ -1,11 +1,9 @@
 """One search worker: loads the shared Optuna study and runs trials until its share, the budget,
-the grid or the wall time runs out; `python -m trainlab.search` starts one in a process.
+the grid or the wall time runs out; `run_search` runs one here and the others on the warm pool.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,7 +21,6 @@ from trainlab.search.space import parse_space
 from trainlab.search.storage import count_done, open_storage
 from trainlab.track.store import Store
 
-STORAGE_ENV = "TRAINLAB_SEARCH_STORAGE"  # the database URL reaches workers here, never on disk
 SEED_STRIDE = 10_007  # worker i samples with seed + i * stride: workers never draw alike
 
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
@@ -35,7 +32,7 @@ def load_study(
     """The shared study with this worker's sampler (or `sampler`) and the search's pruner."""
     url = None
     if spec["remote"]:
-        url = spec.get("storage") or os.environ.get(STORAGE_ENV)
+        url = spec.get("storage")  # reaches pool workers through their pipe, never on disk
     storage = open_storage(url, Path(spec["journal"]), spec["heartbeat"])
     seed = (spec["seed"] + index * SEED_STRIDE) % 2**31
     return optuna.load_study(
@@ -102,11 +99,6 @@ def _reached(trials: Sequence[FrozenTrial], target: float | None, maximize: bool
     return max(values) >= target if maximize else min(values) <= target
 
 
-def main(argv: list[str]) -> int:
-    spec_path, index, share = argv
-    spec = json.loads(Path(spec_path).read_text())
-    try:
-        run_worker(spec, int(index), None if share == "none" else int(share))
-    except KeyboardInterrupt:
-        return 130
-    return 0
+def run_share(spec: dict[str, Any], index: int, share: int | None) -> dict[str, Any]:
+    """A pool call (`execute.pool.run_calls`): worker `index` runs its share of the trials."""
+    return {"ran": run_worker(spec, index, share)}

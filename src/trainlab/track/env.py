@@ -13,9 +13,16 @@ from typing import Any
 _PACKAGES = ("torch", "numpy", "trainlab", "scikit-learn", "optuna", "mnist1d")
 
 
-@functools.lru_cache(maxsize=1)
 def capture_env() -> dict[str, Any]:
-    """A JSON-able description of this process's environment (cached: it does not change)."""
+    """A JSON-able description of this process's environment; torch's thread count is read now
+    (a warm process runs at different counts over its life), the rest once per process."""
+    import torch
+
+    return {**_static_env(), "torch_threads": torch.get_num_threads()}
+
+
+@functools.lru_cache(maxsize=1)
+def _static_env() -> dict[str, Any]:
     import torch
 
     versions = {}
@@ -30,7 +37,6 @@ def capture_env() -> dict[str, Any]:
         "packages": versions,
         "cpu": _cpu_model(),
         "cores": available_cores(),
-        "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
