@@ -47,6 +47,7 @@ def test_report_renders_in_chromium_on_desktop_phone_and_paper(
     )
     assert dangling == []
     assert page.evaluate("document.querySelector('nav.toc').getBoundingClientRect().width") > 0
+    assert page.evaluate("[...document.querySelectorAll('.swipe')].every(s => s.hidden)")
     page.screenshot(path=str(ARTIFACTS / "report-desktop.png"), full_page=True)
     page.pdf(path=str(ARTIFACTS / "report.pdf"), prefer_css_page_size=True, print_background=True)
     assert (ARTIFACTS / "report.pdf").read_bytes().startswith(b"%PDF")
@@ -56,6 +57,13 @@ def test_report_renders_in_chromium_on_desktop_phone_and_paper(
     phone.page.goto(url, wait_until="load")
     sideways = phone.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert sideways <= 0, "the page scrolls sideways on a phone"
+    # a figure wider than the phone scrolls inside its frame, and says so (only those figures)
+    hints = phone.page.evaluate(
+        "[...document.querySelectorAll('figure.figure .frame')].map(f => "
+        "[f.scrollWidth > f.clientWidth + 1, !f.nextElementSibling.hidden])"
+    )
+    assert any(wide for wide, _ in hints), "no figure is wider than a phone: the check is empty"
+    assert all(wide == shown for wide, shown in hints)
     phone.page.screenshot(path=str(ARTIFACTS / "report-phone.png"), full_page=True)
     phone.close()
 

@@ -46,11 +46,17 @@ MARKS = {"better": "▲", "worse": "▼", "noise": "≈", "info": "●"}  # verd
 MAX_DATA_CHARS = 8000  # a study's raw numbers are shown inline up to this size
 REPORT_FILE = "report.html"  # default output: in the store folder, beside trainlab.db
 # Opens every <details> for printing (configs belong on paper) and closes them again after.
-PRINT_SCRIPT = (
+# The page's one script (allowed by its hash in the CSP): print with every <details> open, and
+# under each figure wider than its frame (a phone) say that it scrolls sideways.
+PAGE_SCRIPT = (
     "(function(){var shut=[];"
     "addEventListener('beforeprint',function(){document.querySelectorAll('details:not([open])')"
     ".forEach(function(d){d.open=true;shut.push(d);});});"
     "addEventListener('afterprint',function(){shut.forEach(function(d){d.open=false;});shut=[];});"
+    "function swipe(){document.querySelectorAll('figure.figure .frame').forEach(function(f){"
+    "var s=f.nextElementSibling;if(s&&s.classList.contains('swipe'))"
+    "s.hidden=f.scrollWidth<=f.clientWidth+1;});}"
+    "addEventListener('load',swipe);addEventListener('resize',swipe);"
     "})();"
 )
 
@@ -173,13 +179,13 @@ def render(report: Report) -> str:
         keep_trailing_newline=True,
     )
     jinja.filters["breakable"] = breakable
-    digest = base64.b64encode(hashlib.sha256(PRINT_SCRIPT.encode()).digest()).decode()
+    digest = base64.b64encode(hashlib.sha256(PAGE_SCRIPT.encode()).digest()).decode()
     csp = (
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
         f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
     )
     return jinja.get_template("report.html").render(
-        report=report, csp=csp, script=Markup(PRINT_SCRIPT), marks=MARKS
+        report=report, csp=csp, script=Markup(PAGE_SCRIPT), marks=MARKS
     )
 
 
