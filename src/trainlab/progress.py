@@ -10,6 +10,7 @@ elapsed time and ETA, and callbacks for the study executor and the search that m
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+LOG_EVERY = 5.0  # seconds between count lines on a log (stderr not a terminal)
+
 if TYPE_CHECKING:
     from trainlab.execute import Outcome
     from trainlab.search.results import TrialRecord
@@ -33,11 +36,28 @@ if TYPE_CHECKING:
 class Bar:
     """A started bar: `doing` names the current step, `advance` counts finished ones."""
 
-    def __init__(self, progress: Progress, task: TaskID, title: str) -> None:
+    def __init__(self, progress: Progress, task: TaskID, title: str, total: int | None) -> None:
         self._progress, self._task, self._title = progress, task, title
+        self.total = total
         self.completed = 0
         self.failed = 0
         self._ended: dict[str, int] = {}
+        self._logged: float | None = None  # when a log (no live bar) last got a count line
+
+    def _count_line(self, done: int, total: int | None, unit: str, info: str) -> None:
+        """On a log, which has no live bar: the count at the start, at the end, and at most once
+        every LOG_EVERY seconds in between, so a piped script shows it is alive."""
+        if self._progress.console.is_terminal:
+            return
+        now = time.monotonic()
+        end = total is not None and done >= total
+        if self._logged is not None and not end and now - self._logged < LOG_EVERY:
+            return
+        self._logged = now
+        count = f"{done}/{total}" if total is not None else str(done)
+        self._progress.console.print(
+            f"{self._title}: {count} {unit}" + (f" ({info})" if info else ""), soft_wrap=True
+        )
 
     def doing(self, what: str) -> None:
         """Show `what` as the step running now (a log file, having no live bar, gets a line)."""
@@ -52,6 +72,7 @@ class Bar:
 
     def set_total(self, total: int | None) -> None:
         """Change the number of steps (None: unknown, no ETA)."""
+        self.total = total
         self._progress.update(self._task, total=total)
 
     def runs(self, outcome: Outcome | None, done: int, total: int) -> None:
@@ -60,14 +81,17 @@ class Bar:
         if outcome is not None and outcome.status != "finished":
             self.failed += 1
             self._ended[outcome.status] = self._ended.get(outcome.status, 0) + 1
-        self.completed = done
+        self.completed, self.total = done, total
         info = ", ".join(f"{n} {status}" for status, n in self._ended.items())
         self._progress.update(self._task, completed=done, total=total, info=info)
+        self._count_line(done, total, "runs", info)
 
     def trial(self, t: TrialRecord) -> None:
         """`trainlab.search.run_search`'s progress callback: one step per trial that ended."""
         value = f"{t.value:.4f}" if t.value is not None else ""
-        self.advance(info=f"trial {t.number} {t.state.lower()} {value}".rstrip())
+        info = f"trial {t.number} {t.state.lower()} {value}".rstrip()
+        self.advance(info=info)
+        self._count_line(self.completed, self.total, "trials", info)
 
 
 @contextmanager
@@ -88,6 +112,6 @@ def progress_bar(title: str, total: int | None = None) -> Iterator[Bar]:
     task = progress.add_task(title, total=total, info="")
     progress.start()
     try:
-        yield Bar(progress, task, title)
+        yield Bar(progress, task, title, total)
     finally:
         progress.live.stop()  # not progress.stop(): that prints a blank line on a non-terminal

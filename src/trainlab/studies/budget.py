@@ -32,12 +32,14 @@ B = TypeVar("B", bound=_Sized)
 
 
 def resolve_budget(budget: str | B, budgets: dict[str, B], seeds: int | None) -> tuple[B, str, int]:
-    """(sizes, label, seeds): a named budget from `budgets` (label = its name) or custom sizes
-    (label "custom"); `seeds` overrides the budget's own `seeds`."""
+    """(sizes, label, seeds): a named budget from `budgets`, or sizes given as an object, labelled
+    by the name of the budget they equal ("custom" when none); `seeds` overrides the budget's
+    own `seeds`."""
     if isinstance(budget, str):
         b, label = budgets[check_budget(budget)], budget
     else:
-        b, label = budget, "custom"
+        b = budget
+        label = next((name for name, named in budgets.items() if named == b), "custom")
     return b, label, check_seeds(seeds if seeds is not None else b.seeds)
 
 
