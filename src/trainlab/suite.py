@@ -8,7 +8,6 @@ reuse finished runs of their configs. A step that crashes is reported and the ot
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +95,9 @@ def run_suite(
         except TrainlabError:
             raise  # the user's input is wrong: stop at once, one line
         except Exception as exc:  # a crash in one step must not lose the others' work
-            line = "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]
+            from trainlab.execute.unit import one_line
+
+            line = one_line(exc)
             done[name] = Step(name, time.perf_counter() - t0, error=line)
             say.print(f"[red]{name} failed:[/] {line}")
             continue
@@ -184,21 +185,22 @@ def _inspections(
     calls = [("trainlab.suite:inspection_task",
               {"root": str(store.root), "kind": k, "data": d, "budget": budget})
              for k, d in tasks]  # fmt: skip
+    of_kind = {kind: [j for j, (k, _) in enumerate(tasks) if k == kind] for kind in kinds}
     answers: dict[int, dict[str, Any]] = {}
 
     def finished(i: int, answer: dict[str, Any]) -> None:
         answers[i] = answer
         kind = tasks[i][0]
-        mine = [j for j, (k, _) in enumerate(tasks) if k == kind]
         if "error" in answer:
             say.print(f"[red]{kind} failed:[/] {answer['error']}")
-        elif all(j in answers for j in mine):
-            say.print(f"{kind}: {sum(answers[j].get('seconds', 0.0) for j in mine):.0f} s")
+        elif all(j in answers for j in of_kind[kind]):
+            seconds = sum(answers[j].get("seconds", 0.0) for j in of_kind[kind])
+            say.print(f"{kind}: {seconds:.0f} s")
 
     run_calls(calls, workers or available_cores(), store.root / "suite-logs", finished)
     steps: dict[str, Step] = {}
     for kind in kinds:
-        mine = [answers[j] for j, (k, _) in enumerate(tasks) if k == kind]
+        mine = [answers[j] for j in of_kind[kind]]
         errors = [a["error"] for a in mine if "error" in a]
         seconds = sum(a.get("seconds", 0.0) for a in mine)
         ids = [a["study_id"] for a in mine if "study_id" in a]

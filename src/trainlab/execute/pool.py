@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from trainlab.execute.jobs import Job
-from trainlab.execute.unit import Answer, run_unit
+from trainlab.execute.unit import Answer, one_line, run_unit
 from trainlab.execute.worker import PARENT_ENV
 from trainlab.track.store import Store
 from trainlab.train.seed import threads_per_worker, worker_env
@@ -172,8 +172,7 @@ def run_local(
     feeder = threading.Thread(
         target=_feed,
         args=(pool, pending, lock, results, lambda i, u: pool.send(i, store.root, study_id, u),
-              lambda msg: msg["answers"],
-              lambda u, error: [{"run_id": None, "status": "failed", "error": error}] * len(u)),
+              lambda msg: msg["answers"], _failed),
         daemon=True,
     )  # fmt: skip
     feeder.start()
@@ -181,8 +180,12 @@ def run_local(
         pending, lock, results, feeder, threads, here, lambda u: run_unit(store, study_id, u), done
     )
     for unit in pending:  # every worker kept dying and nobody here could run them
-        error = f"not run: workers kept exiting (logs in {pool.logs})"
-        done(unit, [{"run_id": None, "status": "failed", "error": error}] * len(unit))
+        done(unit, _failed(unit, f"not run: workers kept exiting (logs in {pool.logs})"))
+
+
+def _failed(unit: Unit, error: str) -> list[Answer]:
+    """The answers for a unit none of whose jobs ran: each failed with `error`."""
+    return [{"run_id": None, "status": "failed", "error": error}] * len(unit)
 
 
 def run_calls(
@@ -213,13 +216,12 @@ def run_calls(
 def call_here(call: Call) -> dict[str, Any]:
     """Run one call in this process: its result, or {"error": its one-line message}."""
     import importlib
-    import traceback
 
     module, _, name = call[0].partition(":")
     try:
         result: dict[str, Any] = getattr(importlib.import_module(module), name)(**call[1])
     except Exception as exc:  # one call's crash must not lose the others' work
-        return {"error": "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]}
+        return {"error": one_line(exc)}
     return result
 
 

@@ -252,13 +252,13 @@ def _run_shares(
         raise TrainlabError(f"{errors[0]}; rerun the same command to resume")
 
 
-def _report_new(study: optuna.Study, seen: set[int], progress: Progress | None) -> set[int]:
+def _report_new(study: optuna.Study, seen: set[int], progress: Progress | None) -> None:
+    """Report each finished trial not in `seen` (which it adds to) once."""
     for t in study.get_trials(deepcopy=False):
         if t.state.is_finished() and t.number not in seen:
             seen.add(t.number)
             if progress is not None and not t.user_attrs.get("skipped"):
                 progress(TrialRecord.from_trial(t))
-    return seen
 
 
 def _reporter(progress: Progress) -> Callable[[optuna.Study, FrozenTrial], None]:
