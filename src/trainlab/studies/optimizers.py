@@ -199,7 +199,16 @@ def run_optimizers(
         points = {v: tn.quasirandom_points(over, trials, lr_range, base.seed) for v, over in variants.items()}  # fmt: skip
     t_seeds = tuning_seeds(base.seed, b.tuning_seeds)
     tuning_out, tags = _tune(
-        store, study, base, fams, points, t_seeds, workers, record, label, progress
+        store,
+        study,
+        base,
+        fams,
+        points,
+        t_seeds,
+        workers,
+        record,
+        f"optimizers ({label}): tuning",
+        progress,
     )
     notes: list[str] = []
     for _ in range(b.extend if tuning == "grid" else 0):  # bracketing, within the budget
@@ -210,7 +219,8 @@ def run_optimizers(
         for v, p in more.items():
             points[v].append(p)
         extra = {v: points[v][start[v] :] for v in more}
-        o2, t2 = _tune(store, study, base, fams, extra, t_seeds, workers, record, label, progress)
+        title = f"optimizers ({label}): tuning past the grid's edge ({', '.join(sorted(more))})"
+        o2, t2 = _tune(store, study, base, fams, extra, t_seeds, workers, record, title, progress)
         tuning_out += o2
         tags += [(v, i + start[v]) for v, i in t2]
     scores = tn.scores(tuning_out, tags, points)
@@ -235,10 +245,11 @@ def run_optimizers(
 def _tune(
     store: Store, study: out.StudyOutput, base: RunConfig, fams: Sequence[Family],
     points: Mapping[str, Sequence[tn.Point]], seeds: Sequence[int], workers: int | None,
-    record: int | None, label: str, progress: bool,
+    record: int | None, title: str, progress: bool,
 ) -> tuple[list[Outcome], list[tuple[str, int]]]:  # fmt: skip
+    """Tuning runs of `points` on `seeds`, shown under the progress line `title`."""
     jobs, tags = _jobs(base, fams, points, seeds, "tuning")
-    with live_progress(f"optimizers ({label}): tuning", progress) as bar:
+    with live_progress(title, progress) as bar:
         return execute(store, study.id, jobs, workers, bar, record), tags
 
 

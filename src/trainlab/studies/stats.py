@@ -20,6 +20,21 @@ LEVEL = 0.95  # confidence level of the intervals
 POWER = 0.80  # power of the minimum detectable difference
 UNIT = (0.0, 1.0)  # the range of an accuracy or a calibration error
 CI_NOTE = "95% CI by t-distribution over seeds, clipped to the metric's range [0, 1]"
+# Metrics are measured in float32 (about 7 significant digits). Values that agree to ROUNDING of
+# their scale are one measurement, and a spread that small is rounding, not signal: taken as
+# spread, two accuracies that differ by the same count of test samples in each of 3 seeds
+# (float32 rounds each a little differently) gave a paired t of p=2.6e-13.
+ROUNDING = 1e-6
+
+
+def rounding(*groups: np.ndarray) -> float:
+    """The spread below which values of `groups` count as equal: ROUNDING of their scale."""
+    return ROUNDING * max([1.0] + [float(np.abs(g).max()) for g in groups if g.size])
+
+
+def variance(x: np.ndarray, tol: float) -> float:
+    """Sample variance (ddof=1) of `x`, exactly 0 when its values agree to within `tol`."""
+    return 0.0 if float(np.ptp(x)) <= tol else float(x.var(ddof=1))
 
 
 @dataclass
@@ -69,7 +84,7 @@ def describe(
     mean = float(x.mean())
     std = ci_low = ci_high = None
     if x.size > 1:
-        std = float(x.std(ddof=1))
+        std = math.sqrt(variance(x, rounding(x)))
         half = float(sps.t.ppf(0.5 + LEVEL / 2, x.size - 1)) * std / math.sqrt(x.size)
         ci_low, ci_high = mean - half, mean + half
         if bounds is not None:
@@ -95,9 +110,10 @@ def compare(a: Sequence[float], ref: Sequence[float], higher: bool = True) -> Co
     sign = diff if higher else -diff
     if n < 2:
         return Comparison(diff, None, None, f"inconclusive: {n} seed, no test possible")
-    va, vr = xa.var(ddof=1), xr.var(ddof=1)
+    tol = rounding(xa, xr)
+    va, vr = variance(xa, tol), variance(xr, tol)
     if va == 0 and vr == 0:
-        if diff == 0:
+        if abs(diff) <= tol:
             return Comparison(diff, None, None, f"within noise at {n} seeds (identical values)")
         word = "better" if sign > 0 else "worse"
         return Comparison(diff, None, None, f"{word} (every seed; no spread in either)")
@@ -130,26 +146,27 @@ def paired_or_welch(a: Mapping[int, float], ref: Mapping[int, float], paired: bo
     split and the initialisation), Welch's t-test otherwise. Keys are seeds."""
     xa, xr = np.array(list(a.values()), float), np.array(list(ref.values()), float)
     diff = float(xa.mean() - xr.mean()) if xa.size and xr.size else math.nan
+    tol = rounding(xa, xr)
     if paired and set(a) == set(ref) and len(a) >= 2:
         d = np.array([a[s] - ref[s] for s in sorted(a)], float)
-        sd = float(d.std(ddof=1))
+        sd = math.sqrt(variance(d, tol))
         return _t_result(
-            float(d.mean()), sd / math.sqrt(d.size), float(d.size - 1), "paired t", d.size
+            float(d.mean()), sd / math.sqrt(d.size), float(d.size - 1), "paired t", d.size, tol
         )
     n = min(xa.size, xr.size)
     if n < 2:
         return Test(diff, None, None, "none", n, None, None)
-    va, vr = float(xa.var(ddof=1)) / xa.size, float(xr.var(ddof=1)) / xr.size
+    va, vr = variance(xa, tol) / xa.size, variance(xr, tol) / xr.size
     se = math.sqrt(va + vr)
     df = (va + vr) ** 2 / (va**2 / (xa.size - 1) + vr**2 / (xr.size - 1)) if se > 0 else n - 1.0
-    return _t_result(diff, se, df, "Welch t", n)
+    return _t_result(diff, se, df, "Welch t", n, tol)
 
 
-def _t_result(diff: float, se: float, df: float, name: str, n: int) -> Test:
-    if se == 0:  # no spread: a constant difference is certain, a zero one is nothing
-        return Test(
-            diff, (diff, diff), 1.0 if diff == 0 else 0.0, f"{name} (no spread)", n, 0.0, df
-        )
+def _t_result(diff: float, se: float, df: float, name: str, n: int, tol: float) -> Test:
+    if se == 0:  # no spread: a constant difference is certain, a zero one (to rounding) is nothing
+        zero = abs(diff) <= tol
+        diff = 0.0 if zero else diff
+        return Test(diff, (diff, diff), 1.0 if zero else 0.0, f"{name} (no spread)", n, 0.0, df)
     p = float(2 * sps.t.sf(abs(diff / se), df))
     half = float(sps.t.ppf(0.5 + LEVEL / 2, df)) * se
     return Test(diff, (diff - half, diff + half), p, name, n, se, df)
