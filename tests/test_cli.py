@@ -50,6 +50,38 @@ def test_ls_and_compare(capsys: pytest.CaptureFixture[str]) -> None:
         (["run", "--data", "npz", "data.options.path=/nonexistent/x.npz"], "/nonexistent/x.npz"),
         (["run", "--data", "digts"], "data.name='digts': unknown dataset"),
         (["runs", "show", "nope"], "run 'nope' not found"),
+        (["ui", "--port", "99999"], "--port 99999: choose 0 (any free port) to 65535"),
+        (
+            ["study", "grid", "--vary", "optim.lr=0.1", "--devices", "cuda:7"],
+            "--devices 'cuda:7': no such CUDA device here (visible: ",
+        ),
+        (["inspect", "recorder", "1a2b3c"], "a stored run is inspected with --run RUN_ID"),
+        (
+            [
+                "study",
+                "grid",
+                "--vary",
+                "optim.lr=0.1",
+                "--executor",
+                "ray",
+                "--ray-address",
+                "127.0.0.1:1",
+            ],
+            "--ray-address '127.0.0.1:1': no Ray head answers there",
+        ),
+        (
+            [
+                "study",
+                "grid",
+                "--vary",
+                "optim.lr=0.1",
+                "--executor",
+                "ray",
+                "--ray-address",
+                "headnode",
+            ],
+            "--ray-address 'headnode': give the Ray head's HOST:PORT",
+        ),
     ],
 )
 def test_user_errors_are_one_line_exit_2_and_store_nothing(
@@ -60,6 +92,18 @@ def test_user_errors_are_one_line_exit_2_and_store_nothing(
     assert needle in err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert Store().list_runs() == []
+
+
+def test_command_lists_give_each_command_one_unbroken_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = cli(capsys, "--help")
+    assert code == 0
+    # gc's docstring breaks its line after "whose folder is"; the list must reflow it to the
+    # panel's width, not break there (Typer's Rich mode kept the docstring's line breaks)
+    assert any(
+        "runs whose folder is gone; never a running run" in line for line in out.splitlines()
+    )
 
 
 def test_malformed_yaml_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

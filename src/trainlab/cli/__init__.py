@@ -27,6 +27,22 @@ from trainlab.cli import ui as _ui  # noqa: F401  isort: skip
 __all__ = ["app", "main"]
 
 
+def _one_line_summaries(group: typer.Typer) -> None:
+    """A command's line in its group's list: the docstring's first paragraph as one line. Typer's
+    Rich mode keeps the docstring's line breaks there (`gc`, `report`, `suite` and `ui` broke in
+    mid-sentence in `trainlab --help`); the command's own --help reflows them already."""
+    for info in group.registered_commands:
+        doc = (info.callback.__doc__ or "") if info.callback else ""
+        if info.short_help is None and doc:
+            info.short_help = " ".join(doc.strip().split("\n\n")[0].split())
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _one_line_summaries(sub.typer_instance)
+
+
+_one_line_summaries(app)
+
+
 def _one_line_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
     print(f"warning: {message}", file=sys.stderr)
 

@@ -80,14 +80,19 @@ def executing(
 ) -> Any:
     """The context in which studies run with these execution options (`trainlab.execute`)."""
     from trainlab.execute import ExecSettings, parse_devices, use
+    from trainlab.execute.settings import check_visible
 
-    if executor == "ray":
-        from trainlab.execute.ray import require
-
-        require()  # before any study is opened
     settings = ExecSettings(
         executor, vectorize, parse_devices(devices), ray_address, run_cpus, run_gpus
     )
+    if executor == "local":
+        check_visible(settings.devices)  # Ray's nodes have their own (--run-gpus)
+    if executor == "ray":
+        from trainlab.execute.ray import connect, require
+
+        require()  # installed, before any study is opened
+        if ray_address:
+            connect(settings)  # and the cluster joined: a bad address is one line, nothing stored
     return use(settings)
 
 

@@ -48,7 +48,10 @@ def _run(
     from trainlab.inspect.recipes import check_budget, default_config, run_inspection
 
     check_budget(budget)
-    config, items = split_config(config, overrides)
+    try:
+        config, items = split_config(config, overrides)
+    except ConfigError as exc:  # `inspect recorder 1a2b3c`: a run id where a config goes
+        raise ConfigError(f"{exc}; a stored run is inspected with --run RUN_ID") from None
     items += [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
     cfg = None
     if run is not None:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from trainlab.cli.app import StoreOpt, app, err
-from trainlab.errors import MissingExtraError, StoreError
+from trainlab.errors import ConfigError, MissingExtraError, StoreError
 
 LOOPBACK = ("127.0.0.1", "localhost")
 
@@ -41,6 +41,8 @@ def ui(
 ) -> None:
     """A live dashboard of the store: runs, curves while they train, groups over seeds, studies,
     searches and inspections. Read-only: it never writes or locks the store. Prints its URL."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port}: choose 0 (any free port) to 65535")
     try:
         import plotly  # noqa: F401
         import starlette  # noqa: F401

@@ -11,6 +11,7 @@ trials use the same pieces (`scratch`, `pack`, `write_back`, `task`, `next_done`
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from trainlab.track.store import Store
 MAX_RETRIES = 2  # a task whose worker process or node died is run again at most this often
 MAX_FILE = 64 * 2**20  # bytes: larger run files stay on the node (a note says so)
 INSTALL = "pip install 'trainlab[ray]'"
+REACH_SECONDS = 3.0  # how long `--ray-address HOST:PORT` may take to accept a connection
 
 Key = TypeVar("Key")
 
@@ -98,21 +100,52 @@ def task_failed(exc: BaseException) -> Answer:
     return {"run_id": None, "status": "failed", "error": f"ray task failed: {one_line(exc)}"}
 
 
-def require() -> Any:
-    """The `ray` module, or one line naming the install command (checked before a study opens)."""
+def require(address: str | None = None) -> Any:
+    """The `ray` module, or one line naming the install command; with `address`, one line too
+    when nothing answers there (both checked before a study opens)."""
     try:
         import ray
     except ImportError:
         raise ConfigError(f"--executor ray: Ray is not installed; {INSTALL}") from None
+    if address:
+        check_address(address)
     return ray
+
+
+def check_address(address: str) -> None:
+    """`--ray-address` HOST:PORT must accept a connection within REACH_SECONDS: else one line,
+    where Ray itself would retry for a minute, logging as it goes. `auto` and `ray://` (Ray
+    Client) addresses are Ray's to resolve."""
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(
+            f"--ray-address {address!r}: give the Ray head's HOST:PORT (e.g. 10.0.0.5:6379), "
+            "auto, or ray://HOST:10001"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), REACH_SECONDS).close()
+    except (OSError, OverflowError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(
+            f"--ray-address {address!r}: no Ray head answers there ({why}); start one with "
+            f"`ray start --head --port={port}`, or leave --ray-address out for a local Ray"
+        ) from None
 
 
 def connect(settings: ExecSettings) -> Any:
     """The `ray` module, connected to `--ray-address` or to a local Ray on 127.0.0.1."""
-    ray = require()
+    ray = require(settings.ray_address)
     if not ray.is_initialized():
         if settings.ray_address:
-            ray.init(address=settings.ray_address, log_to_driver=False)
+            try:
+                ray.init(address=settings.ray_address, log_to_driver=False)
+            except Exception as exc:  # ConnectionError, RuntimeError, RpcError: all one line
+                raise ConfigError(
+                    f"--ray-address {settings.ray_address!r}: Ray could not join a cluster there "
+                    f"({one_line(exc)})"
+                ) from None
         else:
             ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
     return ray

@@ -67,3 +67,17 @@ def parse_devices(text: str | None) -> tuple[str, ...]:
             raise ConfigError("--devices auto: no CUDA device is visible here")
         return tuple(f"cuda:{i}" for i in range(n))
     return tuple(d.strip() for d in text.split(",") if d.strip())
+
+
+def check_visible(devices: tuple[str, ...]) -> None:
+    """Each of `devices` (valid cuda:N names) is a CUDA device this machine has: else one line
+    before anything runs, where each run would fail on its own."""
+    if not devices:
+        return
+    import torch
+
+    n = torch.cuda.device_count()
+    for d in devices:
+        if int(d[5:]) >= n:
+            have = f"cuda:0 to cuda:{n - 1}" if n else "none"
+            raise ConfigError(f"--devices {d!r}: no such CUDA device here (visible: {have})")

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError, TrainlabError
-from trainlab.execute.ray import require
+from trainlab.execute.ray import connect, require
 from trainlab.execute.settings import ExecSettings
 from trainlab.search.confirm import confirm_seeds, run_confirm
 from trainlab.search.objective import EPOCH_METRICS
@@ -112,8 +112,10 @@ def check_settings(s: SearchSettings, space: SearchSpace, base: RunConfig) -> No
         )
     execution = s.execution()
     if execution.executor == "ray":
-        require()  # the install line, before anything is written
+        require()  # installed, before anything is written
         check_storage(execution, s.storage)
+        if execution.ray_address:
+            connect(execution)  # and the cluster joined: a bad address is one line
     check_method(s.method, space)
     space.check(base)
 
