@@ -272,3 +272,12 @@ def test_runs_table_lists_only_differing_fields_and_shares_the_rest(
     assert "train.epochs: 2" in section.shared_config
     envs = json.dumps([e.facts[0].value for e in report.environments])
     assert made["plain"].env["python"] in envs
+
+
+def test_headers_wrap_after_names_but_never_inside_a_number() -> None:
+    from trainlab.report.builder import breakable
+
+    assert str(breakable("test_acc mean")) == "test_<wbr>acc mean"
+    assert str(breakable("optim.lr")) == "optim.<wbr>lr"
+    assert str(breakable("lr=0.0001")) == "lr=0.0001"  # phones broke it as "lr=0." / "0001"
+    assert str(breakable("<b>.1")) == "&lt;b&gt;.<wbr>1"  # still escaped

@@ -149,7 +149,12 @@ def test_optimizers_tiny_tunes_on_tuning_seeds_then_compares_on_fresh_ones() -> 
     assert result.counts["runs"] == len({o.job.hash for o in result.outcomes}) == 6 + 3 * 2
     summary = assert_outputs(store, result.study_id, "optimizers")
     titles = [t.title for t in summary.tables]
-    assert "Tuning: final validation accuracy per setting (tuning seeds)" in titles
+    table = summary.tables[titles.index("Tuning: final validation accuracy per setting (tuning seeds)")]  # fmt: skip
+    # a learning-rate grid reads as one row per variant, one column per rate
+    assert table.columns == ["family", "variant", "lr=0.01", "lr=0.3", "chosen lr"]
+    for _family, variant, *cells, lr in table.rows:
+        assert lr == chosen[variant] and len(cells) == 2
+        assert cells == [round(tuning[variant][k], 4) for k in ("lr=0.01", "lr=0.3")]
     assert any(t.endswith("time to target") for t in titles)
     comp = summary.data["comparison"]
     assert comp["references"] == {"optimizers": "adam", "schedules": "cosine"}

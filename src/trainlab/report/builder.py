@@ -5,6 +5,8 @@ Reads the store only (no training); the same store and selection give a byte-ide
 
 from __future__ import annotations
 
+import re
+
 import base64
 import dataclasses
 import hashlib
@@ -405,9 +407,17 @@ class _Builder:
 
 
 def breakable(text: Any) -> Markup:
-    """Escaped text that may wrap after `_` and `.` (long metric and config names in headers)."""
-    wbr = Markup("<wbr>")
-    return escape(text).replace("_", "_" + wbr).replace(".", "." + wbr)
+    """Escaped text that may wrap after `_` and after a `.` that ends a name (long metric and
+    config names in headers), never inside a number (`lr=0.0001` stays whole)."""
+    parts = re.split(r"([_.])", str(text))
+    out = Markup("")
+    for i, part in enumerate(parts):
+        out += escape(part)
+        if part in ("_", ".") and not (
+            part == "." and parts[i - 1][-1:].isdigit() and parts[i + 1][:1].isdigit()
+        ):
+            out += Markup("<wbr>")
+    return out
 
 
 def _finding(section: Section) -> Finding:

@@ -142,25 +142,33 @@ def _curve(rows: Sequence[tuple[tn.Point, float | None]]) -> tuple[list[float], 
 def _tuning_table(
     fams: Sequence[Family], scores: Mapping[str, Sequence[tuple[tn.Point, float | None]]]
 ) -> Table:
-    rows = []
-    for fam in fams:
-        for v in fam.variants:
+    """Tuning scores per variant and setting. Learning-rate grids read as one row per variant,
+    one column per rate (how sensitive each is to its rate, at a glance); other points (quasi-
+    random trials over several fields) one row per trial."""
+    title = "Tuning: final validation accuracy per setting (tuning seeds)"
+    why = ("mean over the tuning seeds (1000+), never the final ones; a setting where any seed "
+           "diverged or failed is never chosen")  # fmt: skip
+    variants = [(fam, v) for fam in fams for v in fam.variants]
+    points = [p for _, v in variants for p, _ in scores.get(v, [])]
+    if points and all(set(p) == {"optim.lr"} for p in points):
+        lrs = sorted({float(p["optim.lr"]) for p in points})
+        rows = []
+        for fam, v in variants:
+            got = {float(p["optim.lr"]): s for p, s in scores.get(v, [])}
+            cells = [("diverged" if got[lr] is None else round(got[lr], 4)) if lr in got else None
+                     for lr in lrs]  # fmt: skip
             chosen = fam.chosen.get(v)
-            for p, s in scores.get(v, []):
-                mark = "chosen" if chosen is not None and p == chosen else ""
-                rows.append(
-                    [
-                        fam.key,
-                        v,
-                        tn.key(p),
-                        "diverged or failed" if s is None else round(s, 4),
-                        mark,
-                    ]
-                )
-    return Table("Tuning: final validation accuracy per setting (tuning seeds)",
-                 ["family", "variant", "setting", "val_acc", "chosen"], rows,
-                 "mean over the tuning seeds (1000+), never the final ones; a setting where any seed "
-                 "diverged or failed is never chosen")  # fmt: skip
+            rows.append([fam.key, v, *cells, None if chosen is None else chosen["optim.lr"]])
+        cols = ["family", "variant", *[f"lr={lr:g}" for lr in lrs], "chosen lr"]
+        note = f"one column per learning rate tried (blank: not tried for that variant); {why}"
+        return Table(title, cols, rows, note)
+    rows = []
+    for fam, v in variants:
+        chosen = fam.chosen.get(v)
+        for p, s in scores.get(v, []):
+            mark = "chosen" if chosen is not None and p == chosen else ""
+            rows.append([fam.key, v, tn.key(p), "diverged or failed" if s is None else round(s, 4), mark])  # fmt: skip
+    return Table(title, ["family", "variant", "setting", "val_acc", "chosen"], rows, why)
 
 
 def _measures(
