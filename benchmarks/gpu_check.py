@@ -148,13 +148,13 @@ def check_study(checks: Checks, device: str, tiny: bool, store: Path) -> None:
     def one() -> str:
         argv = [*cmd, "data.name=moons", "data.options.n=400", "train.epochs=1"]
         argv += ["--vary", "optim.lr=0.01,0.003", "--seeds", "1", "--workers", "2"]
-        argv += ["--devices", "cuda:0" if device != "cpu" else "cpu", "--store", str(store)]
+        argv += ["--store", str(store)] + (["--devices", "cuda:0"] if device != "cpu" else [])
         done = subprocess.run(argv, capture_output=True, text=True, timeout=240)
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
         return "2 workers finished"
 
-    checks.item("study grid --workers 2 --devices", one)
+    checks.item("study grid --workers 2" + (" --devices cuda:0" if device != "cpu" else ""), one)
 
 
 def main(argv: list[str] | None = None) -> int:

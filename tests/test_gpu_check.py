@@ -20,7 +20,7 @@ def test_gpu_check_cpu_fallback_passes_every_item(capsys: pytest.CaptureFixture[
     argv = [
         "--cpu",
         "--items",
-        "models,precision,inspect",
+        "models,precision,inspect,study",
         "--models",
         "mlp",
         "--kinds",
@@ -33,4 +33,7 @@ def test_gpu_check_cpu_fallback_passes_every_item(capsys: pytest.CaptureFixture[
     assert sum(line.startswith("PASS mlp x ") for line in lines) == 5  # one per optimizer
     assert any(line.startswith("PASS cnn fp16") for line in lines)
     assert any(line.startswith("PASS inspect recorder") for line in lines)
-    assert lines[-1] == "gpu_check device=cpu passed=10 failed=0"
+    assert any(
+        line.startswith("PASS study grid --workers 2") for line in lines
+    )  # CPU: no --devices
+    assert lines[-1] == "gpu_check device=cpu passed=11 failed=0"
