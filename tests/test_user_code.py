@@ -38,6 +38,24 @@ def make_net(spec, width=4):
 
 class NotAModule:
     pass
+
+
+class ThreeLogits(nn.Module):  # moons has 2 classes
+    def __init__(self, input_shape):
+        super().__init__()
+        self.fc = nn.Linear(input_shape[0], 3)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class Broken(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 2)  # moons has 2 features
+
+    def forward(self, x):
+        return self.fc(x)
 """
 
 DATA = """
@@ -118,8 +136,16 @@ def test_edited_data_file_is_a_new_config(tmp_path: Path) -> None:
     ("name", "needle"),
     [
         ("missing.py:Net", "does not exist"),
-        ("mynet.py:Nope", "has no 'Nope'; it defines: Net, NotAModule"),
+        ("mynet.py:Nope", "has no 'Nope'; it defines: Broken, Net, NotAModule, ThreeLogits"),
         ("mynet.py:NotAModule", "is a class but not a torch.nn.Module"),
+        (
+            "mynet.py:ThreeLogits",
+            "gives (2, 3); a classifier must return (batch, num_classes) = (2, 2) logits",
+        ),
+        (
+            "mynet.py:Broken",
+            "(inputs (2, 2)): its forward fails: RuntimeError: mat1 and mat2 shapes",
+        ),
     ],
 )
 def test_bad_model_paths_are_one_line_exit_2_and_store_nothing(
@@ -133,7 +159,7 @@ def test_bad_model_paths_are_one_line_exit_2_and_store_nothing(
     store = folder / "st"
     code = main(["run", "--data", "moons", "--model", name, "--epochs", "1", "--store", str(store)])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and needle in err and len(err.splitlines()) == 1
+    assert code == 2 and needle in err and len(err.splitlines()) == 1, err
     assert Store(store).list_runs() == []
 
 

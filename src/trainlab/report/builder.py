@@ -5,12 +5,11 @@ Reads the store only (no training); the same store and selection give a byte-ide
 
 from __future__ import annotations
 
-import re
-
 import base64
 import dataclasses
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field

@@ -139,6 +139,10 @@ def _curve(rows: Sequence[tuple[tn.Point, float | None]]) -> tuple[list[float], 
     return [lr for lr, _ in pairs], [s for _, s in pairs]
 
 
+def _score(value: float | None, none: str = "diverged") -> float | str:
+    return none if value is None else round(value, 4)
+
+
 def _tuning_table(
     fams: Sequence[Family], scores: Mapping[str, Sequence[tuple[tn.Point, float | None]]]
 ) -> Table:
@@ -155,8 +159,7 @@ def _tuning_table(
         rows = []
         for fam, v in variants:
             got = {float(p["optim.lr"]): s for p, s in scores.get(v, [])}
-            cells = [("diverged" if got[lr] is None else round(got[lr], 4)) if lr in got else None
-                     for lr in lrs]  # fmt: skip
+            cells = [_score(got[lr]) if lr in got else None for lr in lrs]
             chosen = fam.chosen.get(v)
             rows.append([fam.key, v, *cells, None if chosen is None else chosen["optim.lr"]])
         cols = ["family", "variant", *[f"lr={lr:g}" for lr in lrs], "chosen lr"]
@@ -167,7 +170,7 @@ def _tuning_table(
         chosen = fam.chosen.get(v)
         for p, s in scores.get(v, []):
             mark = "chosen" if chosen is not None and p == chosen else ""
-            rows.append([fam.key, v, tn.key(p), "diverged or failed" if s is None else round(s, 4), mark])  # fmt: skip
+            rows.append([fam.key, v, tn.key(p), _score(s, "diverged or failed"), mark])
     return Table(title, ["family", "variant", "setting", "val_acc", "chosen"], rows, why)
 
 

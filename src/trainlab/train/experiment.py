@@ -79,7 +79,33 @@ def prepare(cfg: RunConfig, model: UserModel | None = None) -> tuple[RunConfig, 
         )
     else:  # a class or factory is built now; an instance is re-initialised (models/user.py)
         cfg, model = adopt_user_model(cfg, model, dataset.spec)
-    return cfg, model.to(device), dataset
+    model = model.to(device)
+    check_logits(cfg, model, dataset)
+    return cfg, model, dataset
+
+
+def check_logits(cfg: RunConfig, model: nn.Module, dataset: Dataset) -> None:
+    """One forward of 2 training samples in eval mode without gradients (no weight, statistic or
+    random stream changes): a model that cannot run on this data, or that does not give
+    (batch, num_classes) logits, is one line before anything is stored — not a failed run whose
+    error is an IndexError from the loss."""
+    x, want = dataset.x_train[:2], (2, dataset.spec.num_classes)
+    where = f"model.name={cfg.model.name!r} on {cfg.data.name} (inputs {tuple(x.shape)})"
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(f"{where}: its forward fails: {type(exc).__name__}: {first}") from None
+    finally:
+        model.train(training)
+    got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+    if got != want:
+        raise ConfigError(
+            f"{where}: gives {got}; a classifier must return (batch, num_classes) = {want} logits"
+        )
 
 
 def describe_user_model(cfg: RunConfig, model: nn.Module) -> RunConfig:
