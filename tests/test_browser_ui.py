@@ -192,6 +192,25 @@ def test_dashboard_live_curves_groups_filter_and_escaping(
     until(page, "document.getElementById('group-chart').data.length === 6")
     shoot(w, "ui-groups-desktop.png")
 
+    # two fields: colour follows optim.name, line style train.epochs (the live run has 40)
+    page.uncheck("#group-traces")
+    page.fill("#group-filter", "")
+    page.fill("#group-by", "optim.name, train.epochs")
+    page.press("#group-by", "Enter")
+    until(page, "document.querySelectorAll('#group-summary tbody tr').length === 3")
+    lines = page.evaluate(
+        "Object.fromEntries(document.getElementById('group-chart').data"
+        ".filter(t => t.showlegend !== false).map(t => [t.name.split(' (')[0], t.line]))"
+    )
+    adam2, adam40 = (
+        lines["optim.name=adam train.epochs=2"],
+        lines["optim.name=adam train.epochs=40"],
+    )
+    sgd2 = lines["optim.name=sgd train.epochs=2"]
+    assert adam2["color"] == adam40["color"] != sgd2["color"]
+    assert adam2["dash"] == sgd2["dash"] == "solid" != adam40["dash"]
+    shoot(w, "ui-groups-two-fields-desktop.png")
+
     page.goto(url + f"#/run/{served['seeds'][0]}")
     page.wait_for_selector("#run-loss .main-svg")
     shoot(w, "ui-run-desktop.png")

@@ -129,6 +129,14 @@ def test_grouping_by_seed_gives_one_band_of_three(client: TestClient, made: dict
         "optim.name=adam": 3,
         "optim.name=sgd": 2,
     }
+    # each group's value of each naming field, in `by` order: the chart colours by the first
+    # and dashes by the second; seed only collapses runs, so it names nothing
+    two = client.get("/api/groups", params={"by": "optim.name, train.epochs, seed"}).json()
+    assert [g["fields"] for g in two["groups"]] == [
+        {"optim.name": "adam", "train.epochs": 2},
+        {"optim.name": "sgd", "train.epochs": 2},
+    ]
+    assert group["fields"] == {}
 
 
 def test_interval_is_clipped_to_the_metric_range() -> None:

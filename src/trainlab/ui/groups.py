@@ -1,5 +1,6 @@
 """Group runs by config fields: a mean curve per group with a 95% t-interval over its runs (seeds),
-and one summary value per run (last, best or at epoch k) with the group's mean and interval.
+and one summary value per run (last, best or at epoch k) with the group's mean and interval. Each
+group carries its value of each naming field, so a chart can colour by one and dash by another.
 
 Grouping by `seed` means "collapse seeds": runs whose configs differ only in seed (and name) form
 one group. Accuracy bands are clipped to [0, 1]: an interval never leaves the metric's range.
@@ -59,9 +60,14 @@ def summary_value(ys: list[float], how: str, k: int, maximize: bool) -> float | 
     return vals[-1]
 
 
+def named_fields(by: list[str]) -> list[str]:
+    """The fields of `by` that name groups (seed and name only collapse runs)."""
+    return [f for f in by if f not in _IGNORED]
+
+
 def group_key(config: dict[str, Any], by: list[str]) -> tuple[str, str]:
     """(key, label) of a run's group; `seed` alone groups by everything but seed and name."""
-    named = [f for f in by if f not in _IGNORED]
+    named = named_fields(by)
     if not named:
         rest = {k: v for k, v in config.items() if k not in _IGNORED}
         return json.dumps(rest, sort_keys=True, default=str), ""
@@ -79,7 +85,8 @@ def groups(
     buckets: dict[str, dict[str, Any]] = {}
     for c in curves:
         key, label = group_key(c["config"], by)
-        b = buckets.setdefault(key, {"label": label, "runs": []})
+        fields = {f: c["config"].get(f) for f in named_fields(by)}
+        b = buckets.setdefault(key, {"label": label, "fields": fields, "runs": []})
         if not label:
             b["label"] = c["name"]
         b["runs"].append(c)
@@ -102,6 +109,7 @@ def groups(
         out.append(
             {
                 "label": b["label"],
+                "fields": b["fields"],  # the group's value of each naming field, in `by` order
                 "n": len(runs),
                 "running": sum(r["status"] == "running" for r in runs),
                 "band": band,

@@ -96,6 +96,8 @@ TL.plot = function (node, traces, layout) {
 };
 TL.colors = ["#2162b0", "#d0562b", "#1b8a5a", "#8a3fb0", "#b08a1b", "#1b8fa8", "#b01b5f", "#556270"];
 TL.color = (i) => TL.colors[i % TL.colors.length];
+/* line styles for a second grouping field, told apart at a glance; they repeat after six */
+TL.DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
 
 /* Exponential moving average with debiasing (as W&B smooths): weight in [0, 1). */
 TL.smooth = function (ys, weight) {

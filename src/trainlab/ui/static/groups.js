@@ -25,7 +25,8 @@ TL.pages.groups = function (main, args) {
   [metric, how, traces].forEach((n) => n.addEventListener("change", () => { read(); load(); }));
   main.append(TL.el("h1", {}, "Groups"), TL.el("p", { class: "muted" },
     "One line per group: the mean over its runs with a 95% t-interval band (clipped to the metric's range). ",
-    "Grouping by seed alone puts runs that differ only in their seed together."),
+    "Grouping by seed alone puts runs that differ only in their seed together. ",
+    "With two fields or more, colour follows the first field and line style the second."),
     TL.el("div", { class: "panel" }, form, error, chart, summary));
 
   function read() {
@@ -36,17 +37,20 @@ TL.pages.groups = function (main, args) {
     try { data = await TL.api("/api/groups", { q: s.q, by: s.by, metric: s.metric, how: s.how, k: s.k }); }
     catch (err) { error.textContent = err.message; return; }
     error.textContent = "";
-    const out = [];
+    const out = [], named = Object.keys((data.groups[0] || {}).fields || {});
+    const levels = (f) => [...new Set(data.groups.map((g) => JSON.stringify(g.fields[f])))];
+    const hue = named.length > 1 ? levels(named[0]) : null, dashes = named.length > 1 ? levels(named[1]) : null;
     data.groups.forEach((g, i) => {
-      const c = TL.color(i), label = `${g.label} (n=${g.n})`;
+      const c = TL.color(hue ? hue.indexOf(JSON.stringify(g.fields[named[0]])) : i), label = `${g.label} (n=${g.n})`;
+      const dash = dashes ? TL.DASHES[dashes.indexOf(JSON.stringify(g.fields[named[1]])) % TL.DASHES.length] : "solid";
       out.push({ x: g.band.epoch, y: g.band.lo, mode: "lines", line: { width: 0, color: c }, hoverinfo: "skip",
                  showlegend: false, legendgroup: String(i), type: "scatter" });
       out.push({ x: g.band.epoch, y: g.band.hi, mode: "lines", line: { width: 0, color: c }, fill: "tonexty",
                  fillcolor: c + "33", hoverinfo: "skip", showlegend: false, legendgroup: String(i), type: "scatter" });
-      out.push({ x: g.band.epoch, y: g.band.mean, mode: "lines", name: label, line: { color: c, width: 2.5 },
+      out.push({ x: g.band.epoch, y: g.band.mean, mode: "lines", name: label, line: { color: c, width: 2.5, dash },
                  legendgroup: String(i), type: "scatter" });
       if (s.traces) g.traces.forEach((t) => out.push({ x: t.epoch, y: t.y, mode: "lines", showlegend: false,
-        line: { color: c, width: 1 }, opacity: 0.45, name: t.id, legendgroup: String(i), type: "scatter" }));
+        line: { color: c, width: 1, dash }, opacity: 0.45, name: t.id, legendgroup: String(i), type: "scatter" }));
     });
     TL.plot(chart, out, { xaxis: { title: { text: "epoch" } }, yaxis: { title: { text: s.metric } } });
     const what = s.how === "epoch" ? `at epoch ${s.k}` : s.how;
