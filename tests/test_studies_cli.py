@@ -69,6 +69,41 @@ def test_grid_json_and_rerun_reuses(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Answers (corrected):" in out and "Grid: test accuracy" not in err
 
 
+FAILS_IN_TRAINING = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes, input_shape, width=8):
+        super().__init__()
+        self.fc = nn.Linear(input_shape[0], num_classes)
+
+    def forward(self, x):
+        if self.training:
+            raise RuntimeError("fails only in training")
+        return self.fc(x)
+"""
+
+
+def test_a_study_where_no_run_finished_exits_3_with_the_first_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "net.py").write_text(FAILS_IN_TRAINING)
+    args = ["study", "grid", *TINY, f"model.name={tmp_path / 'net.py'}:Net",
+            "--vary", "optim.lr=0.1,0.01", "--seeds", "1", "--workers", "1"]  # fmt: skip
+    code, out, err = cli(capsys, *args, "--json")
+    assert code == 3 and json.loads(out)["counts"]["failed"] == 2  # the record is still printed
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith(
+            "finished (2 runs: 2 failed); the first error: RuntimeError: fails only in training"
+        )
+    )
+    code, _, err = cli(capsys, "study", "grid", *TINY, "--vary", "optim.lr=0.1", "--seeds", "1")
+    assert code == 0 and "no run of study" not in err  # one finished run is a result
+
+
 def test_a_reused_name_with_a_new_plan_is_one_line_exit_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

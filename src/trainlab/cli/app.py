@@ -20,7 +20,8 @@ app = typer.Typer(
 )
 
 # Progress and tables go to stderr so `--json` output on stdout stays clean for scripts.
-err = Console(stderr=True)
+# stderr lines are messages: never broken by Rich at 80 columns in a log (a terminal wraps them)
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 StoreOpt = Annotated[

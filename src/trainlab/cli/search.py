@@ -132,7 +132,7 @@ def search_run(
     try:
         result = run_search(
             base, space, settings, open_store(store), _progress(settings.maximize, seen),
-            lambda line: err.print(line, soft_wrap=True),
+            lambda line: err.print(line),
         )  # fmt: skip
     except KeyboardInterrupt:
         done = sum(t.state in ("COMPLETE", "PRUNED", "FAIL") for t in seen)

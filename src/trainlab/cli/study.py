@@ -24,6 +24,7 @@ from trainlab.cli.app import (
     VectorizeOpt,
     WorkersOpt,
     app,
+    err,
     executing,
     fmt,
     open_store,
@@ -291,9 +292,24 @@ HIDDEN = {"ci95 low", "ci95 high", "best", "best seed", "worst", "worst seed", "
 
 
 def _show(result: StudyResult, as_json: bool) -> None:
+    """Print the study (its answers, or one JSON object); exit 3, as `trainlab run` does for a
+    failed run, when it had runs and none of them finished: there is no result to compare."""
     if as_json:
         print_json(result.to_json())
-        return
+    else:
+        _print_study(result)
+    from trainlab.studies.outcomes import count_text
+
+    c = result.counts
+    if c["runs"] and not c["finished"]:
+        first = next((o for o in result.outcomes if o.status != "finished" and o.error), None)
+        why = f"; the first error: {first.error}" if first is not None else ""
+        err.print(f"no run of study {result.name} finished ({count_text(c)[:-1]}){why}",
+                  markup=False, highlight=False)  # fmt: skip
+        raise typer.Exit(3)
+
+
+def _print_study(result: StudyResult) -> None:
     s = result.summary
     # A log file or pipe has no width: give wide tables room instead of folding every number.
     console = out if out.is_terminal else Console(width=max(out.width, 180))
