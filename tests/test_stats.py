@@ -17,7 +17,7 @@ from trainlab.studies.stats import (
     stats_table,
     tost,
 )
-from trainlab.studies.verdicts import Arm, Metric, answers, judge
+from trainlab.studies.verdicts import Arm, Metric, answers, judge, sentences
 
 T_975_DF2 = 4.302652729911275  # t-table: two-sided 95%, 2 degrees of freedom
 T_975_DF1 = 12.706204736174707
@@ -227,3 +227,15 @@ def test_mean_band_and_align() -> None:
     x, m = align([([1.0, 3.0], [0.0, 1.0]), ([2.0, 4.0], [0.0, 1.0])], points=3)
     assert x.tolist() == [2.0, 2.5, 3.0]  # wall time: the range both runs cover
     assert m[0].tolist() == [0.5, 0.75, 1.0] and m[1].tolist() == [0.0, 0.25, 0.5]
+
+
+def test_a_difference_without_spread_says_why_its_p_is_zero() -> None:
+    # the demo's digits logreg vs mlp: 14 test samples behind in each of 3 seeds
+    arms = [
+        _arm("mlp", [0.961002767086029, 0.961002767086029, 0.9693593382835388], [0.96] * 3),
+        _arm("logreg", [0.9220055937767029, 0.9220055937767029, 0.9303621053695679], [0.92] * 3),
+    ]
+    comp = judge(arms, {"f": "mlp"}, [Metric("test_acc")])
+    (line,) = sentences(comp)
+    assert "paired t (no spread), p=0, Holm p=0 over 1" in line
+    assert "every seed differed by the same amount, so p is 0" in line

@@ -214,6 +214,9 @@ def sentences(comp: Mapping[str, Any]) -> list[str]:
         extra = ""
         if c["verdict"] == "within noise":
             extra = "; " + detectable_words([c["mde"]], c["n"], _range(comp, c["metric"]))
+        if c["test"].endswith("(no spread)") and c["diff"] != 0:
+            extra += ("; every seed differed by the same amount, so p is 0: more seeds would "
+                      "show the noise this n could not")  # fmt: skip
         out.append(f"{head} (diff {c['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}], {c['test']}, "
                    f"p={c['p']:.3g}, Holm p={c['p_adj']:.3g} over {comp['n_comparisons']}; "
                    f"{c['n_finished']} of {c['n']} finished{extra})")  # fmt: skip
