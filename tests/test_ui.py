@@ -137,6 +137,14 @@ def test_grouping_by_seed_gives_one_band_of_three(client: TestClient, made: dict
         {"optim.name": "sgd", "train.epochs": 2},
     ]
     assert group["fields"] == {}
+    # seeds collapsed, groups are labelled by the fields their configs differ in, never by one
+    # run's name: the two sgd runs are named "plain-sgd" and a script tag
+    every = client.get("/api/groups", params={"by": "seed"}).json()
+    assert [(g["label"], g["n"]) for g in every["groups"]] == [
+        ("optim.name=adam", 3),
+        ("optim.name=sgd", 2),
+    ]
+    assert group["label"] == "tiny"  # one group: its runs' common name
 
 
 def test_interval_is_clipped_to_the_metric_range() -> None:

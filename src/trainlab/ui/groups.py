@@ -75,6 +75,26 @@ def group_key(config: dict[str, Any], by: list[str]) -> tuple[str, str]:
     return label, label
 
 
+def _label_by_differences(buckets: list[dict[str, Any]], most: int = 4) -> None:
+    """Seeds collapsed, each group is one config: label it by the fields in which the groups'
+    configs differ (`optim.name=sgd train.epochs=2`), not by one of its runs' names, which its
+    other runs need not share. One group: its runs' common name, else "all runs"."""
+    configs = [
+        {k: v for k, v in b["runs"][0]["config"].items() if k not in _IGNORED} for b in buckets
+    ]
+    keys = sorted({k for c in configs for k in c})
+    differ = [k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
+    for b, config in zip(buckets, configs, strict=True):
+        if differ:
+            shown = " ".join(f"{k}={config.get(k)}" for k in differ[:most])
+            b["label"] = shown + (
+                f" (+{len(differ) - most} more fields)" if len(differ) > most else ""
+            )
+        else:
+            names = {r["name"] for r in b["runs"]}
+            b["label"] = names.pop() if len(names) == 1 else "all runs"
+
+
 def groups(
     reader: Reader, ids: list[str], by: list[str], metric: str, how: str = "last", k: int = 0
 ) -> dict[str, Any]:
@@ -87,9 +107,9 @@ def groups(
         key, label = group_key(c["config"], by)
         fields = {f: c["config"].get(f) for f in named_fields(by)}
         b = buckets.setdefault(key, {"label": label, "fields": fields, "runs": []})
-        if not label:
-            b["label"] = c["name"]
         b["runs"].append(c)
+    if not named_fields(by):
+        _label_by_differences(list(buckets.values()))
     out = []
     for b in buckets.values():
         runs = b["runs"]
