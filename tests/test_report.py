@@ -281,3 +281,23 @@ def test_headers_wrap_after_names_but_never_inside_a_number() -> None:
     assert str(breakable("optim.lr")) == "optim.<wbr>lr"
     assert str(breakable("lr=0.0001")) == "lr=0.0001"  # phones broke it as "lr=0." / "0001"
     assert str(breakable("<b>.1")) == "&lt;b&gt;.<wbr>1"  # still escaped
+
+
+def test_tables_are_written_as_latex_with_every_special_character_escaped(tmp_path: Path) -> None:
+    table = Table(
+        "Grid: test_acc & 50% of {seeds}",
+        ["variant", "n", "test_acc mean", "95% CI"],
+        [["lr=0.01 #1", 3, 0.6263, "0.59–0.66"], ["a$b~c^d\\e", 2, None, "ρ ≥ τ ± 1"]],
+        "mean ± std over seeds",
+    )
+    Summary("grid", "t", tables=[table]).write_tables(tmp_path)
+    tex = (tmp_path / "grid-test-acc-50-of-seeds.tex").read_text()
+    assert "\\begin{tabular}{lrrl}" in tex  # numbers right-aligned (a blank cell is no text)
+    assert "\\caption{Grid: test\\_acc \\& 50\\% of \\{seeds\\}. mean $\\pm$ std over seeds}" in tex
+    assert "    lr=0.01 \\#1 & 3 & 0.6263 & 0.59--0.66 \\\\" in tex
+    assert (
+        "    a\\$b\\textasciitilde{}c\\textasciicircum{}d\\textbackslash{}e & 2 &  & "
+        "$\\rho$ $\\geq$ $\\tau$ $\\pm$ 1 \\\\" in tex
+    )
+    assert tex.count("\\toprule") == tex.count("\\midrule") == tex.count("\\bottomrule") == 1
+    assert "| 2 |  |" in (tmp_path / "grid-test-acc-50-of-seeds.md").read_text()  # None: blank

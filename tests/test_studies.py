@@ -1,6 +1,7 @@
 """Each study on a tiny budget: the runs it stores, the statistics, the files and the Summary."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from trainlab.studies.baselines import BaselineBudget
 from trainlab.studies.optimizers import OptimBudget, choose, families, loss_spikes, to_target
 from trainlab.studies.regularization import RegBudget
 from trainlab.track.store import Store
-from trainlab.track.summary import Summary
+from trainlab.track.summary import Summary, slug
 
 TINY = {
     "name": "tiny",
@@ -44,6 +45,11 @@ def assert_outputs(store: Store, study_id: str, kind: str) -> Summary:
         assert (record.dir / fig.file).exists()
         assert (record.dir / fig.file).with_suffix(".svg").exists()
     assert list(record.dir.glob("*.csv")) and list(record.dir.glob("*.md"))
+    for table in summary.tables:  # and each as a LaTeX table: one row per row, every cell there
+        tex = (record.dir / slug(table.title)).with_suffix(".tex").read_text()
+        rows = [line for line in tex.splitlines() if line.endswith("\\\\")]
+        assert len(rows) == len(table.rows) + 1  # the header too
+        assert all(len(re.findall(r"(?<!\\)&", row)) == len(table.columns) - 1 for row in rows)
     assert json.loads((record.dir / "summary.json").read_text())["kind"] == kind
     assert set(summary.run_ids) <= set(record.run_ids)
     return summary

@@ -152,7 +152,7 @@ class Output:
         folders = [self.dir, *(self._run_folder(r) for r in runs.values())]
         for folder in folders:  # inspecting again replaces the figures and tables, none linger
             for old in folder.glob("*"):
-                if old.suffix in (".png", ".svg", ".csv", ".md", ".npz") and old.is_file():
+                if old.suffix in (".png", ".svg", ".csv", ".md", ".tex", ".npz") and old.is_file():
                     old.unlink()
         for variant, record in runs.items():
             store.link(self.study.id, record.id, variant)
