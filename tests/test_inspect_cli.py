@@ -24,6 +24,7 @@ def _figures(result: dict) -> list[Path]:
     folder = Path(result["dir"])
     files = [folder / f["file"] for f in result["figures"]]
     assert files and all(f.exists() and f.with_suffix(".svg").exists() for f in files)
+    assert all(f.with_suffix(".pdf").exists() for f in files)
     return files
 
 

@@ -24,6 +24,7 @@ def _render(fig: Figure, tmp_path: Path) -> None:
     assert matplotlib.get_backend().lower() == "agg"
     png = save_figure(fig, tmp_path / "fig")
     assert png.stat().st_size > 1000 and png.with_suffix(".svg").exists()
+    assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF-")
 
 
 def test_histogram_over_time_conserves_each_steps_mass() -> None:

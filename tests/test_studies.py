@@ -44,6 +44,7 @@ def assert_outputs(store: Store, study_id: str, kind: str) -> Summary:
     for fig in summary.figures:
         assert (record.dir / fig.file).exists()
         assert (record.dir / fig.file).with_suffix(".svg").exists()
+        assert (record.dir / fig.file).with_suffix(".pdf").read_bytes().startswith(b"%PDF-")
     assert list(record.dir.glob("*.csv")) and list(record.dir.glob("*.md"))
     for table in summary.tables:  # and each as a LaTeX table: one row per row, every cell there
         tex = (record.dir / slug(table.title)).with_suffix(".tex").read_text()

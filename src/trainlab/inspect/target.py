@@ -21,7 +21,7 @@ from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.errors import StoreError
 from trainlab.models.user import require_instance
-from trainlab.plots.style import save_figure
+from trainlab.plots.style import FORMATS, save_figure
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Figure, Summary
 from trainlab.train.experiment import describe_user_model, load_model, run
@@ -152,7 +152,7 @@ class Output:
         folders = [self.dir, *(self._run_folder(r) for r in runs.values())]
         for folder in folders:  # inspecting again replaces the figures and tables, none linger
             for old in folder.glob("*"):
-                if old.suffix in (".png", ".svg", ".csv", ".md", ".tex", ".npz") and old.is_file():
+                if old.suffix in (*FORMATS, ".csv", ".md", ".tex", ".npz") and old.is_file():
                     old.unlink()
         for variant, record in runs.items():
             store.link(self.study.id, record.id, variant)
@@ -162,12 +162,12 @@ class Output:
         return record.dir / RUN_SUBDIR / self.kind.removeprefix("inspect-")
 
     def figure(self, fig: MplFigure, stem: str, title: str, caption: str = "") -> Path:
-        """Save `fig` as PNG + SVG in the study folder (and copies in the run folders)."""
+        """Save `fig` as PNG, SVG and PDF in the study folder (and copies in the run folders)."""
         png = save_figure(fig, self.dir / stem)
         for record in self.runs.values():
             dest = self._run_folder(record)
             dest.mkdir(parents=True, exist_ok=True)
-            for suffix in (".png", ".svg"):
+            for suffix in FORMATS:
                 shutil.copy2(png.with_suffix(suffix), dest / (stem + suffix))
         self.figures.append(Figure(title, png.name, caption))
         return png

@@ -58,8 +58,12 @@ def log_scale(ax: Axes, low: float | None = None, high: float | None = None) -> 
     ax.yaxis.set_minor_formatter(plain if high / low < 100 else NullFormatter())
 
 
+FORMATS = (".png", ".svg", ".pdf")  # every figure: raster for pages, vector for the web and papers
+
+
 def save_figure(fig: Figure, stem: Path) -> Path:
-    """Write `stem.png` and `stem.svg`; return the PNG path."""
+    """Write `stem.png`, `stem.svg` and `stem.pdf` (for `\\includegraphics` in a paper; no
+    creation date inside, so the same figure gives the same bytes); return the PNG path."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     png = stem.with_suffix(".png")
     fig.savefig(png)
@@ -68,4 +72,5 @@ def save_figure(fig: Figure, stem: Path) -> Path:
     # slower; the files are the same).
     fig.set_layout_engine(None)
     fig.savefig(stem.with_suffix(".svg"))
+    fig.savefig(stem.with_suffix(".pdf"), metadata={"CreationDate": None})
     return png

@@ -1,5 +1,6 @@
 """Where a study's results go: its record in the store (one plan per name), its folder (figures
-PNG + SVG, tables CSV + MD, summary.json) and the study row's Summary for the report."""
+as PNG, SVG and PDF, tables as CSV, MD and LaTeX, summary.json) and the study row's Summary for
+the report."""
 
 from __future__ import annotations
 

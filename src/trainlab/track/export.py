@@ -26,7 +26,7 @@ RUN_ID_TAG = "trainlab.run_id"  # on every exported MLflow run: a rerun finds it
 # recorder.npz holds steps (S,), one (S, L) array per stat and hist_counts (S, L, bins) over
 # [hist_low, hist_high] (S, L); recorder.json holds the L layer names and the stat names.
 RECORD_FILE, META_FILE = "recorder.npz", "recorder.json"
-ARTIFACTS = ("config.yaml", "*.png", "*.svg")  # patterns under the run folder, recursive
+ARTIFACTS = ("config.yaml", "*.png", "*.svg", "*.pdf")  # patterns under the run folder, recursive
 EPOCH_KEYS_SKIPPED = ("epoch", "step")  # bookkeeping, not metrics
 MLFLOW_STATUS = {
     "finished": "FINISHED",
