@@ -258,6 +258,19 @@ def test_studies_search_and_inspection_pages(browser: Any, tmp_path: Path) -> No
         page.wait_for_selector("figure img")
         until(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
         shoot(w, "ui-inspection-desktop.png")
+        # each table and figure links its files for a paper: LaTeX, CSV, PDF, SVG
+        links = page.evaluate(
+            "[...document.querySelectorAll('#main a[download]')].map(a => a.href)"
+        )
+        assert {h.rsplit(".", 1)[-1] for h in links} >= {"csv", "tex", "md", "svg", "pdf"}
+        for href in (h for h in links if h.endswith((".tex", ".pdf"))):
+            got = page.request.get(href)
+            assert got.ok, href
+            assert (
+                got.body().startswith(b"%PDF-")
+                if href.endswith(".pdf")
+                else b"\\begin{table}" in got.body()
+            )
         page.goto(url + f"#/study/{made['search']}")
         page.wait_for_selector("svg.parcoords path", state="attached")
         shoot(w, "ui-search-desktop.png")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trainlab.errors import StoreError
+from trainlab.track.summary import slug
 from trainlab.ui.queries import Reader
 
 ARTIFACT_LIMIT = 200
@@ -65,6 +66,9 @@ def study(reader: Reader, ref: str) -> dict[str, Any]:
     keys = ("variant", "role", "id", "name", "status", "seed", "created", "ended", "val_acc", "test_acc")  # fmt: skip
     runs = [dict(zip(keys, link, strict=True)) for link in links]
     conf = json.loads(config)
+    summary = json.loads(summary)
+    for table in summary.get("tables", []):  # its CSV / Markdown / LaTeX files in the folder
+        table["file"] = slug(table["title"])
     return {
         "id": sid,
         "name": name,
@@ -72,7 +76,7 @@ def study(reader: Reader, ref: str) -> dict[str, Any]:
         "status": status,
         "created": created,
         "config": conf,
-        "summary": json.loads(summary),
+        "summary": summary,
         "runs": runs,
         "progress": progress(runs, conf, created, status),
     }

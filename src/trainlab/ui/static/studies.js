@@ -51,14 +51,17 @@ TL.pages.study = async function (main, [ref]) {
       TL.el("ul", { class: "verdicts" }, sum.verdicts.map((v) => TL.el("li", { class: TL.tone(v) }, v))));
     (sum.text || []).forEach((t) => parts.push(TL.el("p", {}, t)));
     if (st.kind === "search") parts.push(TL.el("div", { id: "search" }));
+    const files = (stem, kinds) => kinds.flatMap(([ext, label], j) =>
+      [j ? " · " : "", TL.el("a", { href: TL.studyFile(st.id, stem + ext), download: "" }, label)]);
     (sum.tables || []).forEach((t, i) => parts.push(TL.el("h2", {}, `Table ${i + 1}. ${t.title}`),
-      TL.table(t.columns, t.rows), t.note ? TL.el("p", { class: "muted" }, t.note) : null));
+      TL.table(t.columns, t.rows), t.note ? TL.el("p", { class: "muted" }, t.note) : null,
+      t.file ? TL.el("p", { class: "muted files" }, "download: ", ...files(t.file, [[".csv", "CSV"], [".tex", "LaTeX"], [".md", "Markdown"]])) : null));
     if ((sum.figures || []).length) parts.push(TL.el("h2", {}, "Figures"), TL.el("div", { class: "grid" },
       sum.figures.map((f, i) => TL.el("figure", {},
         TL.el("a", { href: TL.studyFile(st.id, f.file), target: "_blank", title: "full size" },
           TL.el("img", { src: TL.studyFile(st.id, f.file), alt: f.title, loading: "lazy" })),
         TL.el("figcaption", {}, `Figure ${i + 1}. ${f.title}` + (f.caption ? ` — ${f.caption}` : ""),
-          " · ", TL.el("a", { href: TL.studyFile(st.id, f.file.replace(/\.png$/, ".svg")) }, "SVG"))))));
+          " · ", ...files(f.file.replace(/\.png$/, ""), [[".svg", "SVG"], [".pdf", "PDF"]]))))));
     parts.push(TL.el("h2", {}, "Runs"), TL.table(["run", "variant", "role", "status", "seed", "val_acc", "test_acc"],
       st.runs.map((r) => [TL.runLink(r.id), r.variant, r.role, TL.badge(r.status), r.seed, r.val_acc, r.test_acc])));
     body.replaceChildren(...parts.filter(Boolean));
