@@ -82,6 +82,9 @@ def test_quasirandom_ruleset_gives_every_optimizer_the_same_trial_count_on_tunin
                             tuning="quasirandom", min_effect=0.5)  # fmt: skip
     tuning = result.summary.data["tuning"]
     assert {len(v) for v in tuning.values()} == {2} and result.summary.data["bracketing"] == []
+    (table,) = [t for t in result.summary.tables if t.title.startswith("Tuning:")]
+    assert table.columns == ["family", "variant", "setting", "val_acc", "chosen"]  # one row a trial
+    assert len(table.rows) == 4
     links = store.study_links(result.study_id, role="tuning")
     assert {link.run.seed for link in links} == {1000} and len(links) == 4
     assert {link.run.config.optim.weight_decay > 0 for link in links} == {True}
