@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import traceback
+
+
+def one_line(exc: BaseException) -> str:
+    """The last line of an exception's message (its type and text)."""
+    return "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]
+
 
 class TrainlabError(Exception):
     """A problem with the user's input: a config field, a file, a run id. Message says what's allowed."""

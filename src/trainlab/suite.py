@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from trainlab.config import RunConfig, load_config
-from trainlab.errors import ConfigError, TrainlabError
+from trainlab.errors import ConfigError, TrainlabError, one_line
 from trainlab.track.store import Store
 
 BUDGETS = ("quick", "full")
@@ -95,8 +95,6 @@ def run_suite(
         except TrainlabError:
             raise  # the user's input is wrong: stop at once, one line
         except Exception as exc:  # a crash in one step must not lose the others' work
-            from trainlab.execute.unit import one_line
-
             line = one_line(exc)
             done[name] = Step(name, time.perf_counter() - t0, error=line)
             say.print(f"[red]{name} failed:[/] {line}")

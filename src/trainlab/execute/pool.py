@@ -24,8 +24,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from trainlab.errors import one_line
 from trainlab.execute.jobs import Job
-from trainlab.execute.unit import Answer, one_line, run_unit
+from trainlab.execute.unit import Answer, run_unit
 from trainlab.execute.worker import PARENT_ENV
 from trainlab.track.store import Store
 from trainlab.train.seed import threads_per_worker, worker_env

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from trainlab.config import validate
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, one_line
 from trainlab.execute.jobs import Job
 from trainlab.execute.settings import ExecSettings
-from trainlab.execute.unit import Answer, one_line, run_unit
+from trainlab.execute.unit import Answer, run_unit
 from trainlab.track.store import Store
 
 MAX_RETRIES = 2  # a task whose worker process or node died is run again at most this often

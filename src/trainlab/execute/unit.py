@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from trainlab.errors import one_line
 from trainlab.execute.jobs import Job
 from trainlab.execute.reliability import save_reliability
 from trainlab.track.store import Store
@@ -64,8 +64,3 @@ def run_job(store: Store, study_id: str, job: Job, extra: Sequence[Callback] = (
         recorder.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
     store.link(study_id, record.id, job.variant, role=job.role)
     return {"run_id": record.id, "status": record.status, "error": record.summary.get("reason", "")}
-
-
-def one_line(exc: BaseException) -> str:
-    """The last line of an exception's message (its type and text)."""
-    return "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]

@@ -26,10 +26,11 @@ from torch.nn import functional as F
 
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
+from trainlab.errors import one_line
 from trainlab.execute.jobs import Job
 from trainlab.execute.reliability import save_reliability
 from trainlab.execute.stacked import Unsupported, stack_modules
-from trainlab.execute.unit import Answer, one_line
+from trainlab.execute.unit import Answer
 from trainlab.track.env import capture_env
 from trainlab.track.store import Store
 from trainlab.train.loop import MODEL_FILE, History, summarize

@@ -24,7 +24,7 @@ from trainlab import data as data_registry
 from trainlab import models
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
-from trainlab.errors import ConfigError, StoreError
+from trainlab.errors import ConfigError, StoreError, one_line
 from trainlab.models.user import UserModel, adopt_user_model, code_record
 from trainlab.track.env import capture_env
 from trainlab.track.liveness import Heartbeat
@@ -97,8 +97,7 @@ def check_logits(cfg: RunConfig, model: nn.Module, dataset: Dataset) -> None:
         with torch.no_grad():
             out = model(x)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise ConfigError(f"{where}: its forward fails: {type(exc).__name__}: {first}") from None
+        raise ConfigError(f"{where}: its forward fails: {one_line(exc)}") from None
     finally:
         model.train(training)
     got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
