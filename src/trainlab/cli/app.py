@@ -88,12 +88,13 @@ def executing(
     )
     if executor == "local":
         check_visible(settings.devices)  # Ray's nodes have their own (--run-gpus)
-    if executor == "ray":
+    if executor == "ray":  # installed (and a given cluster joined) before any study is opened
         from trainlab.execute.ray import connect, require
 
-        require()  # installed, before any study is opened
         if ray_address:
-            connect(settings)  # and the cluster joined: a bad address is one line, nothing stored
+            connect(settings)  # a bad address is one line, nothing stored
+        else:
+            require()
     return use(settings)
 
 

@@ -100,15 +100,12 @@ def task_failed(exc: BaseException) -> Answer:
     return {"run_id": None, "status": "failed", "error": f"ray task failed: {one_line(exc)}"}
 
 
-def require(address: str | None = None) -> Any:
-    """The `ray` module, or one line naming the install command; with `address`, one line too
-    when nothing answers there (both checked before a study opens)."""
+def require() -> Any:
+    """The `ray` module, or one line naming the install command (checked before a study opens)."""
     try:
         import ray
     except ImportError:
         raise ConfigError(f"--executor ray: Ray is not installed; {INSTALL}") from None
-    if address:
-        check_address(address)
     return ray
 
 
@@ -136,9 +133,10 @@ def check_address(address: str) -> None:
 
 def connect(settings: ExecSettings) -> Any:
     """The `ray` module, connected to `--ray-address` or to a local Ray on 127.0.0.1."""
-    ray = require(settings.ray_address)
+    ray = require()
     if not ray.is_initialized():
         if settings.ray_address:
+            check_address(settings.ray_address)
             try:
                 ray.init(address=settings.ray_address, log_to_driver=False)
             except Exception as exc:  # ConnectionError, RuntimeError, RpcError: all one line
