@@ -102,13 +102,14 @@ def groups(
     curves = reader.curves(ids, metric)
     low, high = bounds(metric)
     maximize = not (metric.endswith("loss") or metric == "ece")
+    named = named_fields(by)
     buckets: dict[str, dict[str, Any]] = {}
     for c in curves:
         key, label = group_key(c["config"], by)
-        fields = {f: c["config"].get(f) for f in named_fields(by)}
+        fields = {f: c["config"].get(f) for f in named}
         b = buckets.setdefault(key, {"label": label, "fields": fields, "runs": []})
         b["runs"].append(c)
-    if not named_fields(by):
+    if not named:
         _label_by_differences(list(buckets.values()))
     out = []
     for b in buckets.values():
