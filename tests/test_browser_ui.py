@@ -130,6 +130,14 @@ def until(page: Any, expr: str, timeout: float = 10.0) -> float:
     return time.monotonic() - t0
 
 
+def group_runs(page: Any, query: str, by: str, groups: int) -> None:
+    """Fill the Groups form and wait for its summary table to show `groups` rows."""
+    page.fill("#group-filter", query)
+    page.fill("#group-by", by)
+    page.press("#group-by", "Enter")
+    until(page, f"document.querySelectorAll('#group-summary tbody tr').length === {groups}")
+
+
 def shoot(w: Watched, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     w.page.wait_for_timeout(300)
@@ -175,10 +183,7 @@ def test_dashboard_live_curves_groups_filter_and_escaping(
     shoot(w, "ui-runs-desktop.png")
 
     page.goto(url + "#/groups")
-    page.fill("#group-filter", "optim.name=adam and status=finished")
-    page.fill("#group-by", "seed")
-    page.press("#group-by", "Enter")
-    until(page, "document.querySelectorAll('#group-summary tbody tr').length === 1")
+    group_runs(page, "optim.name=adam and status=finished", "seed", 1)
     legend = page.evaluate(
         "document.getElementById('group-chart').data.filter(t => t.showlegend !== false).map(t => t.name)"
     )
@@ -194,10 +199,7 @@ def test_dashboard_live_curves_groups_filter_and_escaping(
 
     # two fields: colour follows optim.name, line style train.epochs (the live run has 40)
     page.uncheck("#group-traces")
-    page.fill("#group-filter", "")
-    page.fill("#group-by", "optim.name, train.epochs")
-    page.press("#group-by", "Enter")
-    until(page, "document.querySelectorAll('#group-summary tbody tr').length === 3")
+    group_runs(page, "", "optim.name, train.epochs", 3)
     lines = page.evaluate(
         "Object.fromEntries(document.getElementById('group-chart').data"
         ".filter(t => t.showlegend !== false).map(t => [t.name.split(' (')[0], t.line]))"
