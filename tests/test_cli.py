@@ -16,6 +16,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 TINY = ["--data", "moons", "--model", "mlp", "--epochs", "2"]
+RAY_GRID = ["study", "grid", "--vary", "optim.lr=0.1", "--executor", "ray", "--ray-address"]
 
 
 def test_run_json_prints_one_record(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,32 +57,8 @@ def test_ls_and_compare(capsys: pytest.CaptureFixture[str]) -> None:
             "--devices 'cuda:7': no such CUDA device here (visible: ",
         ),
         (["inspect", "recorder", "1a2b3c"], "a stored run is inspected with --run RUN_ID"),
-        (
-            [
-                "study",
-                "grid",
-                "--vary",
-                "optim.lr=0.1",
-                "--executor",
-                "ray",
-                "--ray-address",
-                "127.0.0.1:1",
-            ],
-            "--ray-address '127.0.0.1:1': no Ray head answers there",
-        ),
-        (
-            [
-                "study",
-                "grid",
-                "--vary",
-                "optim.lr=0.1",
-                "--executor",
-                "ray",
-                "--ray-address",
-                "headnode",
-            ],
-            "--ray-address 'headnode': give the Ray head's HOST:PORT",
-        ),
+        ([*RAY_GRID, "127.0.0.1:1"], "--ray-address '127.0.0.1:1': no Ray head answers there"),
+        ([*RAY_GRID, "headnode"], "--ray-address 'headnode': give the Ray head's HOST:PORT"),
     ],
 )
 def test_user_errors_are_one_line_exit_2_and_store_nothing(
