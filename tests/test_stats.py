@@ -6,28 +6,11 @@ import numpy as np
 import pytest
 
 from trainlab.plots.curves import align, mean_band
-from trainlab.studies.stats import (
-    compare,
-    describe,
-    detectable,
-    holm,
-    interval,
-    paired_or_welch,
-    pm,
-    stats_table,
-    tost,
-)
+from trainlab.studies.stats import describe, holm, interval, pm, stats_table
 from trainlab.studies.verdicts import Arm, Metric, answers, judge, sentences
 
 T_975_DF2 = 4.302652729911275  # t-table: two-sided 95%, 2 degrees of freedom
 T_975_DF1 = 12.706204736174707
-
-
-def t4_two_sided_p(t: float) -> float:
-    """Two-sided p of Student's t with 4 degrees of freedom, in closed form:
-    F(t) = 1/2 + sin(a) (1 + cos(a)^2 / 2) / 2 with a = atan(t / 2)."""
-    a = math.atan(abs(t) / 2)
-    return 1 - math.sin(a) * (1 + math.cos(a) ** 2 / 2)
 
 
 def test_describe_three_seeds_by_hand() -> None:
@@ -48,33 +31,6 @@ def test_describe_one_seed_has_no_spread() -> None:
     assert s.std is None and s.ci_low is None and s.ci_high is None
     assert interval([0.5]) == (0.5, 0.5, 0.5)
     assert pm([0.5]) == "0.500 over 1 seed"
-
-
-def test_welch_by_hand() -> None:
-    # means 2 and 5, both variances 1, n = 3: t = -3 / sqrt(1/3 + 1/3), Welch df = 4
-    c = compare([1, 2, 3], [4, 5, 6])
-    assert c.diff == pytest.approx(-3.0)
-    assert c.t == pytest.approx(-3 / math.sqrt(2 / 3))
-    assert c.p == pytest.approx(t4_two_sided_p(-3 / math.sqrt(2 / 3)), abs=1e-9)
-    assert c.p == pytest.approx(0.021312, abs=1e-6)
-    assert c.verdict == "worse"
-    assert compare([4, 5, 6], [1, 2, 3]).verdict == "better"
-    assert compare([1, 2, 3], [4, 5, 6], higher=False).verdict == "better"  # e.g. ECE
-
-
-def test_within_noise_names_the_seed_count() -> None:
-    c = compare([1.0, 2.0, 3.0], [1.5, 2.5, 3.5])
-    assert c.p is not None and c.p > 0.05
-    assert c.verdict == "within noise at 3 seeds"
-
-
-def test_one_seed_and_zero_variance_never_give_nan() -> None:
-    one = compare([0.5], [0.6, 0.7])
-    assert one.p is None and one.verdict == "inconclusive: 1 seed, no test possible"
-    same = compare([0.5, 0.5], [0.5, 0.5])
-    assert same.p is None and same.verdict.startswith("within noise at 2 seeds")
-    apart = compare([0.6, 0.6], [0.5, 0.5])
-    assert apart.p is None and apart.verdict.startswith("better")
 
 
 def test_stats_table_describes_in_the_given_order_without_nan() -> None:
@@ -104,97 +60,71 @@ def test_holm_by_hand() -> None:
     assert holm([0.6, 0.7]) == [1.0, 1.0]
 
 
-def test_paired_test_by_seed_when_seeds_are_shared() -> None:
-    a = {0: 0.80, 1: 0.72, 2: 0.91}
-    ref = {0: 0.78, 1: 0.71, 2: 0.88}  # differences 0.02, 0.01, 0.03: mean 0.02, sd 0.01
-    t = paired_or_welch(a, ref)
-    assert t.test == "paired t" and t.n == 3
-    assert t.diff == pytest.approx(0.02)
-    se = 0.01 / math.sqrt(3)
-    assert t.p == pytest.approx(2 * (1 - _t_cdf_df2(0.02 / se)), abs=1e-9)
-    assert t.ci == pytest.approx((0.02 - T_975_DF2 * se, 0.02 + T_975_DF2 * se))
-    welch = paired_or_welch({5: 0.80, 6: 0.72, 7: 0.91}, ref)  # other seeds: nothing to pair
-    assert welch.test == "Welch t" and welch.p is not None and welch.p > t.p
-
-
-def test_a_spread_of_float32_rounding_is_no_spread() -> None:
-    # digits test accuracies of 3 seeds from `make demo` (float32, 359 test samples): logreg is
-    # 14 samples behind mlp in every seed, which float32 rounds differently per seed (6e-8).
-    # Taken as spread, that gave "paired t, p=2.6e-13, CI [-0.039, -0.039]".
-    mlp = {0: 0.961002767086029, 1: 0.961002767086029, 2: 0.9693593382835388}
-    logreg = {0: 0.9220055937767029, 1: 0.9220055937767029, 2: 0.9303621053695679}
-    t = paired_or_welch(logreg, mlp)
-    assert t.test == "paired t (no spread)" and t.se == 0 and t.p == 0.0
-    assert t.diff == pytest.approx(-14 / 359, abs=1e-6) and t.ci == (t.diff, t.diff)
-    assert detectable(t) is None  # nothing to size a test by
-    same = paired_or_welch({0: 0.5, 1: 0.6}, {0: 0.5 + 3e-8, 1: 0.6 - 2e-8})  # equal, to rounding
-    assert same.test == "paired t (no spread)" and same.diff == 0.0 and same.p == 1.0
-    # a real spread, however small against the values, is still tested
-    small = paired_or_welch({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.49, 1: 0.5899, 2: 0.6902})
-    assert small.test == "paired t" and small.p is not None and 0 < small.p < 1
-    assert describe([0.961002767086029, 0.9610027670860291]).std == 0.0
-    assert compare([0.5, 0.5 + 1e-8], [0.5 - 1e-8, 0.5]).verdict.startswith("within noise")
-
-
-def _t_cdf_df2(t: float) -> float:
-    """Student's t CDF with 2 degrees of freedom, closed form."""
-    return 0.5 + t / (2 * math.sqrt(2 + t * t))
-
-
-def test_tost_and_detectable_difference() -> None:
-    t = paired_or_welch({0: 0.50, 1: 0.52, 2: 0.51}, {0: 0.505, 1: 0.515, 2: 0.51})
-    assert (
-        tost(t, 0.05) is not None and tost(t, 0.05) < 0.05
-    )  # tiny diff: equivalent within 5 points
-    assert tost(t, 0.0001) > 0.45  # a margin far inside the noise: no equivalence
-    mde = detectable(t)
-    assert mde is not None and mde > abs(t.diff)
-    se = t.se
-    assert se is not None and mde == pytest.approx((T_975_DF2 + 1.0606601717798212) * se, rel=1e-6)
-
-
 def _arm(
     name: str,
     test: list[float],
     val: list[float],
     n: int | None = None,
     seeds: list[int] | None = None,
+    planned: list[int] | None = None,
 ) -> Arm:
     seeds = seeds or list(range(len(test)))
     values = {
         "test_acc": dict(zip(seeds, test, strict=True)),
         "val_acc": dict(zip(seeds, val, strict=True)),
     }
-    return Arm("f", name, n or len(test), values, identity=name)
+    return Arm("f", name, n or len(test), values, identity=name, seeds=planned or seeds)
 
 
-def test_best_is_chosen_on_validation_when_test_disagrees() -> None:
+def _spread(centre: float, n: int, step: float = 0.01) -> list[float]:
+    return [centre + step * ((i * 7) % n - n / 2) / n for i in range(n)]
+
+
+def test_best_is_chosen_on_selection_runs_and_a_better_one_is_named() -> None:
+    n = 8
     arms = [
-        _arm("ref", [0.70, 0.71, 0.72], [0.70, 0.71, 0.72]),
-        _arm("val-best", [0.60, 0.61, 0.62], [0.90, 0.91, 0.92]),
-        _arm("test-best", [0.95, 0.96, 0.97], [0.50, 0.51, 0.52]),
+        _arm("ref", _spread(0.70, n), [0.7] * n),
+        _arm("val-best", _spread(0.60, n), [0.9] * n),  # the final runs' validation says nothing
+        _arm("test-best", _spread(0.95, n), [0.5] * n),
     ]
-    comp = judge(arms, {"f": "ref"}, [Metric("test_acc")])
-    assert comp["best"][0]["variant"] == "val-best" and comp["selection_metric"] == "val_acc"
-    assert "test-best" in comp["best"][0]["distinguishable"]
+    picked = {"f": {"ref": 0.71, "val-best": 0.93, "test-best": 0.52}}  # selection seeds' val_acc
+    comp = judge(arms, {"f": "ref"}, [Metric("test_acc")], chosen=picked)
+    best = comp["best"][0]
+    assert best["variant"] == "val-best" and best["selection_score"] == 0.93
+    assert best["better_than_chosen"] == ["ref", "test-best"] and best["worse_than_chosen"] == []
     by = {c["variant"]: c for c in comp["comparisons"]}
     assert by["test-best"]["verdict"] == "better" and by["val-best"]["verdict"] == "worse"
     raw = [by["val-best"]["p"], by["test-best"]["p"]]
     assert [by["val-best"]["p_adj"], by["test-best"]["p_adj"]] == pytest.approx(holm(raw))
-    assert answers(comp)[0].startswith("f: best on validation (val_acc): val-best")
+    line = answers(comp)[0]
+    assert line.startswith("f: best on validation (val_acc, runs not tested): val-best")
+    assert "better than it on test_acc: ref, test-best" in line
+    # without selection runs nothing is called best: the final runs are never used to choose
+    assert judge(arms, {"f": "ref"}, [Metric("test_acc")])["best"] == []
 
 
-def test_a_diverged_seed_stays_in_n_and_flags_the_variant() -> None:
+def test_a_diverged_seed_enters_the_test_as_the_worst_value_and_keeps_the_pairs() -> None:
     arms = [
-        _arm("ref", [0.7, 0.72, 0.71], [0.7, 0.72, 0.71]),
-        _arm("shaky", [0.7, 0.73], [0.7, 0.73], n=3),
+        _arm("ref", [0.7, 0.72, 0.71, 0.70, 0.69], [0.7] * 5),
+        _arm("shaky", [0.7, 0.73, 0.72, 0.71], [0.7] * 4, n=5, planned=[0, 1, 2, 3, 4]),
     ]
     comp = judge(arms, {"f": "ref"}, [Metric("test_acc")])
     shaky = next(v for v in comp["variants"] if v["variant"] == "shaky")
-    assert (shaky["n"], shaky["n_finished"], shaky["unstable"]) == (3, 2, True)
+    assert (shaky["n"], shaky["n_finished"], shaky["unstable"]) == (5, 4, True)
     c = comp["comparisons"][0]
-    assert (c["n"], c["n_finished"]) == (3, 2) and c["test"] == "Welch t"  # seeds {0,1} vs {0,1,2}
-    assert any("shaky (2 of 3 finished)" in a for a in answers(comp))
+    assert (c["n"], c["n_finished"], c["pairs"]) == (5, 4, 4)  # effect over the 4 shared seeds
+    assert c["test"] == "exact sign-flip (32 flips)"  # still paired: all 5 seeds entered
+    # seed 4 enters as accuracy 0: its difference -0.69 is as large as |sum| = 0.66 under every
+    # flip of the four small gains, so the exact p is 1 (the lost seed is not hidden)
+    assert c["p_exact"] == 1.0
+    assert c["finish"] == {"finished": 4, "of": 5, "reference_finished": 5, "reference_of": 5,
+                           "p_fisher": pytest.approx(1.0)}  # fmt: skip
+    assert any("shaky (4 of 5 finished)" in a for a in answers(comp))
+    assert "Fisher p=1" in sentences(comp)[0]
+    # three of five lost, the rest the same: only the flips keeping the three alike reach it
+    lost = _arm("lost", [0.7, 0.72], [0.7] * 2, n=5, planned=[0, 1, 2, 3, 4])
+    c = judge([arms[0], lost], {"f": "ref"}, [Metric("test_acc")])["comparisons"][0]
+    assert c["p_exact"] == pytest.approx(8 / 32) and c["diff"] == pytest.approx(0.0)
 
 
 def test_identical_configuration_is_said_not_tested() -> None:
@@ -209,12 +139,25 @@ def test_identical_configuration_is_said_not_tested() -> None:
 
 
 def test_within_noise_says_what_it_could_detect_and_tost_says_equivalent() -> None:
-    arms = [_arm("ref", [0.70, 0.72, 0.71], [0.7] * 3), _arm("b", [0.705, 0.715, 0.712], [0.7] * 3)]
+    n = 8
+    ref = _spread(0.70, n, 0.02)
+    var = [r + d for r, d in zip(ref, [0.004, -0.003, 0.002, -0.001, 0.003, -0.004, 0.001, 0.0], strict=True)]  # fmt: skip
+    arms = [_arm("ref", ref, [0.7] * n), _arm("b", var, [0.7] * n)]
     comp = judge(arms, {"f": "ref"}, [Metric("test_acc")])
     c = comp["comparisons"][0]
     assert c["verdict"] == "within noise" and c["mde"] is not None and c["mde"] > abs(c["diff"])
     eq = judge(arms, {"f": "ref"}, [Metric("test_acc")], min_effect=0.05)["comparisons"][0]
-    assert eq["verdict"] == "equivalent within ±0.05" and eq["p_tost_adj"] < 0.05
+    assert eq["verdict"] == "equivalent within ±0.05" and eq["p_tost_adj"] < 0.0304
+
+
+def test_no_verdict_possible_at_three_seeds_says_its_floor() -> None:
+    arms = [_arm("ref", [0.70, 0.71, 0.72], [0.7] * 3), _arm("b", [0.80, 0.81, 0.82], [0.7] * 3)]
+    comp = judge(arms, {"f": "ref"}, [Metric("test_acc")])
+    c = comp["comparisons"][0]
+    assert (
+        c["p"] == 0.25 and c["verdict"] == "no verdict possible at n=3 (smallest attainable p 0.25)"
+    )
+    assert "no verdict possible at n=3" in answers(comp)[0]
 
 
 def test_mean_band_and_align() -> None:
@@ -229,13 +172,16 @@ def test_mean_band_and_align() -> None:
     assert m[0].tolist() == [0.5, 0.75, 1.0] and m[1].tolist() == [0.0, 0.25, 0.5]
 
 
-def test_a_difference_without_spread_says_why_its_p_is_zero() -> None:
-    # the demo's digits logreg vs mlp: 14 test samples behind in each of 3 seeds
+def test_a_difference_without_spread_is_not_p_zero() -> None:
+    # the demo's digits logreg vs mlp: 14 test samples behind in each of 3 seeds; before, this
+    # was "paired t (no spread), p=0"; the exact test over 3 seeds cannot go below 0.25
     arms = [
         _arm("mlp", [0.961002767086029, 0.961002767086029, 0.9693593382835388], [0.96] * 3),
         _arm("logreg", [0.9220055937767029, 0.9220055937767029, 0.9303621053695679], [0.92] * 3),
     ]
     comp = judge(arms, {"f": "mlp"}, [Metric("test_acc")])
+    c = comp["comparisons"][0]
+    assert c["p"] == 0.25 and c["p_exact"] == 0.25 and c["floor"] == 0.25
+    assert c["diff"] == pytest.approx(-14 / 359, abs=1e-6)
     (line,) = sentences(comp)
-    assert "paired t (no spread), p=0, Holm p=0 over 1" in line
-    assert "every seed differed by the same amount, so p is 0" in line
+    assert "p=0.25, Holm p=0.25 over 1, look 1 at alpha 0.0304" in line

@@ -6,12 +6,13 @@ Importing this package does not import torch: a worker process starts fast.
 """
 
 from trainlab.execute.jobs import DONE, Job, Outcome, Progress, check_workers
-from trainlab.execute.reliability import load_reliability, save_reliability
+from trainlab.execute.reliability import Examples, load_examples, load_reliability, save_reliability
 from trainlab.execute.schedule import execute
 from trainlab.execute.settings import ExecSettings, current, parse_devices, use
 
 __all__ = [
     "DONE",
+    "Examples",
     "ExecSettings",
     "Job",
     "Outcome",
@@ -19,6 +20,7 @@ __all__ = [
     "check_workers",
     "current",
     "execute",
+    "load_examples",
     "load_reliability",
     "parse_devices",
     "save_reliability",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from trainlab.studies.optimizers import OPTIMIZERS, SCHEDULES, run_optimizers
     from trainlab.studies.output import StudyResult
     from trainlab.studies.regularization import METHODS, run_regularization
-    from trainlab.studies.stats import Comparison, Spread, compare, describe, holm, stats_table
+    from trainlab.studies.stats import Spread, describe, holm, stats_table
     from trainlab.studies.verdicts import Arm, Metric, judge
 
 _HOME = {
@@ -41,9 +41,7 @@ _HOME = {
     "StudyResult": "output",
     "METHODS": "regularization",
     "run_regularization": "regularization",
-    "Comparison": "stats",
     "Spread": "stats",
-    "compare": "stats",
     "describe": "stats",
     "stats_table": "stats",
     "holm": "stats",
@@ -58,13 +56,11 @@ __all__ = [
     "PAPER",
     "SCHEDULES",
     "Arm",
-    "Comparison",
     "Job",
     "Metric",
     "Outcome",
     "Spread",
     "StudyResult",
-    "compare",
     "describe",
     "execute",
     "expand",

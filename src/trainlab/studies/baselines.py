@@ -85,12 +85,13 @@ def run_baselines(
     b, label, n = resolve_budget(budget, BUDGETS, seeds)
     jobs = baseline_jobs(datasets, n, b.epochs, base)
     store = store or Store()
-    plan = [list(datasets), n, b.epochs] + ([] if base is None else [base.hash()])
+    plan = [list(datasets), b.epochs] + ([] if base is None else [base.hash()])
     name = name or f"baselines-{label}-{fingerprint(*plan)}"
     config = {"budget": label, "seeds": n, "epochs": b.epochs, "datasets": list(datasets),
               "base": None if base is None else base.model_dump(mode="json"),
               "reference": REFERENCE, "min_effect": min_effect}  # fmt: skip
     study = out.StudyOutput(store, "baselines", name, config)
+    study.warn_power(n, sum(len(MODELS[d]) - 1 for d in datasets))
     with live_progress(f"baselines ({label})", progress) as bar:
         outcomes = execute(store, study.id, jobs, workers, bar, record)
     return summarize(store, study, outcomes, list(datasets), b.epochs, min_effect)
@@ -137,7 +138,8 @@ def summarize(
     arms = [a for d in datasets for a in oc.arms(
         outcomes, d, [v for v in variants if v.startswith(f"{d}/")], ["test_acc", "val_acc"])]  # fmt: skip
     refs = {d: f"{d}/{REFERENCE}" for d in datasets}
-    conclude(summary, arms, refs, [Metric("test_acc")], min_effect=min_effect)
+    conclude(summary, arms, refs, [Metric("test_acc")], min_effect=min_effect,
+             look=study.look(outcomes))  # fmt: skip
     for row in rows:
         if row[7] is not None:
             summary.text.append(

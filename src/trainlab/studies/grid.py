@@ -16,7 +16,7 @@ from trainlab.plots.comparisons import plot_dots
 from trainlab.plots.curves import plot_bands
 from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
-from trainlab.studies.budget import check_seeds
+from trainlab.studies.budget import check_seeds, tuning_seeds
 from trainlab.studies.output import fingerprint
 from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import interval, pm, stats_table
@@ -115,27 +115,56 @@ def run_grid(
     reference: str | None = None,
     min_effect: float | None = None,
     target: float | None = None,
+    selection_seeds: int = 1,
 ) -> out.StudyResult:
-    """Run (or resume) base x product(vary) x seeds; choose on validation and compare every
-    variant with `reference` (default: the first variant) on test accuracy, Holm-corrected."""
+    """Run (or resume) base x product(vary) x seeds; compare every variant with `reference`
+    (default: the first variant) on test accuracy, Holm-corrected; the best on validation is
+    chosen on `selection_seeds` further seeds per variant (1000+, never tested; 0: none chosen).
+    Rerunning a name with more `seeds` adds them: a new, corrected look."""
     check_workers(workers)
     fields = parse_vary(list(vary), base) if not isinstance(vary, Mapping) else dict(vary)
     variants = product(fields)
     reference = check_reference(reference, list(variants))
     check_effect(min_effect, target)
+    check_selection(selection_seeds)
     seed_values = seed_list(base, seeds)
     jobs = expand(base, variants, seed_values)
+    jobs += expand(base, variants, tuning_seeds(base.seed, selection_seeds), role="selection")
     dry_run(base, variants)
     store = store or Store()
-    name = name or f"grid-{base.name}-{fingerprint(base.canonical_json(), fields, seed_values)}"
+    name = name or f"grid-{base.name}-{fingerprint(base.hash(), fields)}"
     config = {"base": base.model_dump(mode="json"), "vary": fields, "seeds": seed_values,
-              "reference": reference, "min_effect": min_effect, "target": target}  # fmt: skip
+              "reference": reference, "min_effect": min_effect, "target": target,
+              "selection_seeds": selection_seeds}  # fmt: skip
     study = out.StudyOutput(store, "grid", name, config)
+    study.warn_power(seeds, len(variants) - 1)
     with live_progress(f"grid {name}", progress) as bar:
         outcomes = execute(store, study.id, jobs, workers, bar, record)
     return summarize_grid(
         store, study, outcomes, fields, list(variants), reference, min_effect, target
     )
+
+
+def check_selection(selection_seeds: int) -> None:
+    if selection_seeds < 0:
+        raise ConfigError(f"--selection-seeds {selection_seeds}: must be 0 or more")
+
+
+def selection_scores(
+    outcomes: Sequence[Outcome], variants: Sequence[str], key: str = "val_acc"
+) -> dict[str, float]:
+    """Per variant the mean `key` of its selection runs (role `selection`: seeds that are never
+    tested); a variant with a selection run that did not finish has no score (never chosen)."""
+    got: dict[str, list[float | None]] = {}
+    for o in oc.unique([o for o in outcomes if o.job.role == "selection"]):
+        v = o.run.summary.get(key) if o.status == "finished" and o.run is not None else None
+        got.setdefault(o.job.variant, []).append(None if v is None else float(v))
+    scores = {}
+    for v in variants:
+        xs = got.get(v)
+        if xs and all(x is not None for x in xs):
+            scores[v] = sum(x for x in xs if x is not None) / len(xs)
+    return scores
 
 
 def check_reference(reference: str | None, variants: Sequence[str]) -> str:
@@ -165,6 +194,8 @@ def summarize_grid(
     target: float | None = None,
 ) -> out.StudyResult:
     reference = reference or variants[0]
+    chosen = selection_scores(outcomes, variants)
+    everything, outcomes = outcomes, [o for o in outcomes if o.job.role == "final"]
     runs = oc.finished(outcomes, variants)
     test = oc.metric(runs, "test_acc")
     val = oc.metric(runs, "val_acc")
@@ -174,7 +205,8 @@ def summarize_grid(
         stats_table("Grid: test accuracy per variant", "test_acc", test, oc.seeds(runs, "test_acc")),
     ]  # fmt: skip
     arms = oc.arms(outcomes, "grid", variants, ["test_acc", "val_acc"])
-    comp = conclude(summary, arms, {"grid": reference}, [Metric("test_acc")], min_effect=min_effect)
+    comp = conclude(summary, arms, {"grid": reference}, [Metric("test_acc")], min_effect=min_effect,
+                    chosen={"grid": chosen} if chosen else None, look=study.look(outcomes))  # fmt: skip
     reached = target_section(store, outcomes, variants, reference, target, "Grid: time to target")
     if reached is not None:
         summary.tables.append(reached[0])
@@ -194,9 +226,12 @@ def summarize_grid(
     for b in comp["best"]:
         v = b["variant"]
         if test.get(v):
-            summary.text.append(f"Best on validation accuracy: {v} (test accuracy {pm(test[v])}).")
-    summary.data.update({"vary": dict(fields), "test_acc": test, "val_acc": val})
-    return study.finish(summary, outcomes)
+            summary.text.append(
+                f"Best on validation accuracy of its selection seeds: {v} (test accuracy {pm(test[v])})."
+            )
+    summary.data.update({"vary": dict(fields), "test_acc": test, "val_acc": val,
+                         "selection": chosen})  # fmt: skip
+    return study.finish(summary, everything)
 
 
 def costs_table(store: Store, runs: Mapping[str, Sequence[RunRecord]]) -> Table:

@@ -96,10 +96,13 @@ def summarize(
                                  "chosen_point": fam.chosen, "test_acc": test, "val_acc": val}  # fmt: skip
         _figures(store, study, fam, group, test)
     summary.data["time_to_target"] = targets
-    comp = conclude(summary, arms, refs, [Metric("test_acc")], titles, min_effect)
+    picked = {f.key: {v: sc for v, p in f.chosen.items()
+                      for q, sc in scores.get(v, []) if q == p and sc is not None} for f in fams}  # fmt: skip
+    comp = conclude(summary, arms, refs, [Metric("test_acc")], titles, min_effect,
+                    chosen=picked, look=study.look(final))  # fmt: skip
     for bst in comp["best"]:
         fam = next(f for f in fams if f.key == bst["family"])
-        summary.text.append(f"{fam.title}: best on validation accuracy is {bst['variant']} at {tn.key(fam.chosen[bst['variant']])}.")  # fmt: skip
+        summary.text.append(f"{fam.title}: best on validation accuracy (its tuning seeds) is {bst['variant']} at {tn.key(fam.chosen[bst['variant']])}.")  # fmt: skip
     curves = {f.title: {v: _curve(scores.get(v, [])) for v in f.variants} for f in fams}
     chosen = {v: float(p["optim.lr"]) for f in fams for v, p in f.chosen.items()}
     extended = {v: [p["optim.lr"] for p, _ in rows if p["optim.lr"] not in b.lrs] for v, rows in scores.items()} if how == "grid" else {}  # fmt: skip

@@ -182,7 +182,8 @@ def run_optimizers(
     fams = per_workload(plain, base, workloads)
     store = store or Store()
     sel = {f.key: list(f.variants) for f in plain}
-    plan = [sel, schedule, optimizer, n, base.hash(), b] + ([tuning] if tuning != "grid" else [])
+    plan = [sel, schedule, optimizer, base.hash(), replace(b, seeds=0)]
+    plan += [tuning] if tuning != "grid" else []
     plan += [workloads] if several else []
     name = name or f"optimizers-{label}-{fingerprint(*plan)}"
     config = {"budget": label, "seeds": n, "epochs": b.epochs, "lrs": list(b.lrs), "tuning_seeds": b.tuning_seeds,
@@ -190,6 +191,7 @@ def run_optimizers(
               "tuning": tuning, "trials": b.trials, "extend": b.extend, "min_effect": min_effect,
               **({"data": workloads} if several else {})}  # fmt: skip
     study = out.StudyOutput(store, "optimizers", name, config)
+    study.warn_power(n, sum(len(f.variants) - 1 for f in fams))
     variants = {v: over for f in fams for v, over in f.variants.items()}
     if tuning == "grid":
         points = {v: tn.grid_points(b.lrs) for v in variants}

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from trainlab.config import RunConfig
-from trainlab.execute import Outcome
+from trainlab.execute import Outcome, load_examples
 from trainlab.studies.verdicts import Arm
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Table
@@ -133,18 +133,23 @@ def arms(
     outcomes: Sequence[Outcome], family: str, variants: Sequence[str], keys: Sequence[str]
 ) -> list[Arm]:
     """One Arm per variant: n = seeds planned (every outcome counts, finished or not), values of
-    each `key` by seed from the finished runs."""
+    each `key` by seed from the finished runs, and their per-example test outcomes where stored
+    (all on one test set, or none)."""
     out = []
     for v in variants:
         mine = unique([o for o in outcomes if o.job.variant == v])
+        done = [o.run for o in mine if o.status == "finished" and o.run is not None]
         values = {
-            k: {
-                o.run.seed: float(o.run.summary[k])
-                for o in mine
-                if o.status == "finished" and o.run is not None and o.run.summary.get(k) is not None
-            }
+            k: {r.seed: float(r.summary[k]) for r in done if r.summary.get(k) is not None}
             for k in keys
         }
         ident = identity(mine[0].job.config) if mine else ""
-        out.append(Arm(family, v, len(mine), values, ident))
+        seeds = sorted({o.job.config.seed for o in mine})
+        arm = Arm(family, v, len(mine), values, ident, seeds)
+        stored = {r.seed: load_examples(r) for r in done}
+        sets = {e.labels for e in stored.values() if e is not None}
+        if stored and None not in stored.values() and len(sets) == 1:
+            arm.examples = {s: e.correct for s, e in stored.items() if e is not None}
+            arm.test_set = sets.pop()
+        out.append(arm)
     return out

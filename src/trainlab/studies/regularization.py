@@ -18,8 +18,8 @@ from trainlab.plots.comparisons import plot_dots, plot_reliability, pool_bins
 from trainlab.plots.curves import plot_bands, plot_train_val
 from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
-from trainlab.studies.budget import final_seeds, resolve_budget
-from trainlab.studies.grid import check_effect, expand
+from trainlab.studies.budget import final_seeds, resolve_budget, tuning_seeds
+from trainlab.studies.grid import check_effect, check_selection, expand, selection_scores
 from trainlab.studies.output import fingerprint
 from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.progress import live_progress
@@ -83,13 +83,16 @@ def run_regularization(
     min_effect: float | None = None,
     data: Sequence[str] | None = None,
     target: float | None = None,
+    selection_seeds: int = 1,
 ) -> out.StudyResult:
     """Run (or resume) the regularization study; `methods` picks a subset (always with `none`,
     the declared reference); `base` replaces the wide MLP on mnist1d; `min_effect` adds TOST;
     `data` names the workloads (default: the base's dataset); `target` is the validation accuracy
-    for time to target (default: the median final val_acc of `none` on each workload)."""
+    for time to target (default: the median final val_acc of `none` on each workload); the best
+    on validation is chosen on `selection_seeds` seeds per method (1000+, never tested)."""
     check_workers(workers)
     check_effect(min_effect, target)
+    check_selection(selection_seeds)
     b, size, n = resolve_budget(budget, BUDGETS, seeds)
     table = {**METHODS, **MORE}
     chosen = list(dict.fromkeys(["none", *(methods or b.methods)]))
@@ -104,14 +107,18 @@ def run_regularization(
     for w in workloads:
         mine = {label(w, m, several): table[m] for m in chosen}
         jobs += expand(on_workload(base, w), mine, final_seeds(base.seed, n))
+        jobs += expand(on_workload(base, w), mine, tuning_seeds(base.seed, selection_seeds),
+                       role="selection")  # fmt: skip
         groups[w if several else "regularization"] = list(mine)
     store = store or Store()
-    plan = [chosen, n, base.hash()] + ([workloads] if several else [])
+    plan = [chosen, base.hash()] + ([workloads] if several else [])
     name = name or f"regularization-{size}-{fingerprint(*plan)}"
     config = {"budget": size, "seeds": n, "methods": {m: table[m] for m in chosen},
               "base": base.model_dump(mode="json"), "min_effect": min_effect,
+              "selection_seeds": selection_seeds,
               **({"data": workloads} if several else {})}  # fmt: skip
     study = out.StudyOutput(store, "regularization", name, config)
+    study.warn_power(n, 2 * sum(len(ms) - 1 for ms in groups.values()))
     with live_progress(f"regularization ({size})", progress) as bar:
         outcomes = execute(store, study.id, jobs, workers, bar, record)
     return summarize(store, study, outcomes, groups, min_effect, target)
@@ -139,6 +146,8 @@ def summarize(
     """`groups`: per family (each workload, or "regularization" with one) its methods' labels,
     the reference `none` first."""
     methods = [m for ms in groups.values() for m in ms]
+    picked = selection_scores(outcomes, methods)
+    everything, outcomes = outcomes, [o for o in outcomes if o.job.role == "final"]
     runs = oc.finished(outcomes, methods)
     summary = Summary("regularization", "Regularization: gap, calibration and stability")
     values = {key: oc.metric(runs, key) for key, _, _ in MEASURES}
@@ -165,8 +174,10 @@ def summarize(
     refs = {fam: ms[0] for fam, ms in groups.items()}
     arms = [a for fam, ms in groups.items()
             for a in oc.arms(outcomes, fam, ms, ["test_acc", "ece", "val_acc"])]  # fmt: skip
+    chosen = {fam: {m: picked[m] for m in ms if m in picked} for fam, ms in groups.items()}
     comp = conclude(summary, arms, refs, [Metric("test_acc"), Metric("ece", higher=False)],
-                    min_effect=min_effect)  # fmt: skip
+                    min_effect=min_effect, chosen={f: c for f, c in chosen.items() if c},
+                    look=study.look(outcomes))  # fmt: skip
     several = len(groups) > 1
     for fam, ms in groups.items():
         best = [b["variant"] for b in comp["best"] if b["family"] == fam]
@@ -174,7 +185,8 @@ def summarize(
         summary.text += [f"{fam}: {t}" for t in said] if several else said
     _figures(store, study, runs, values)
     _time_to_target(summary, study, store, outcomes, groups, target)
-    return study.finish(summary, outcomes)
+    summary.data["selection"] = picked
+    return study.finish(summary, everything)
 
 
 def _time_to_target(
@@ -220,7 +232,7 @@ def _sentences(
     for acc in best:
         if values["test_acc"].get(acc):
             text.append(
-                f"Best on validation accuracy: {acc} (test accuracy {_mean(values['test_acc'][acc]):.3f})."
+                f"Best on validation accuracy of its selection seeds: {acc} (test accuracy {_mean(values['test_acc'][acc]):.3f})."
             )
     return text
 

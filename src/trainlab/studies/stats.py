@@ -1,12 +1,11 @@
 """Statistics over seeds: mean, std, a 95% t-interval (clipped to the metric's range), best/worst
-seed; the tests behind a verdict (paired by seed, or Welch), Holm's correction, TOST equivalence
-and the smallest difference a test of this n detects at 80% power. Few seeds are the normal case.
+seed, and Holm's correction. The tests behind a verdict are in `inference`. Few seeds are the
+normal case.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,16 +55,6 @@ class Spread:
         return None if self.ci_high is None else self.ci_high - self.mean
 
 
-@dataclass
-class Comparison:
-    """A variant against a reference: difference of means, Welch's test, uncorrected verdict."""
-
-    diff: float  # mean(variant) - mean(reference)
-    t: float | None
-    p: float | None  # None when no test is possible (one seed, or no spread in either group)
-    verdict: str  # better | worse | within noise at n seeds | inconclusive: ...
-
-
 def describe(
     values: Sequence[float],
     seeds: Sequence[int] | None = None,
@@ -102,76 +91,6 @@ def describe(
     )
 
 
-def compare(a: Sequence[float], ref: Sequence[float], higher: bool = True) -> Comparison:
-    """Welch's t-test (unequal variances), two-sided at 5%, uncorrected: one comparison alone."""
-    xa, xr = np.asarray(a, dtype=float), np.asarray(ref, dtype=float)
-    diff = float(xa.mean() - xr.mean())
-    n = min(xa.size, xr.size)
-    sign = diff if higher else -diff
-    if n < 2:
-        return Comparison(diff, None, None, f"inconclusive: {n} seed, no test possible")
-    tol = rounding(xa, xr)
-    va, vr = variance(xa, tol), variance(xr, tol)
-    if va == 0 and vr == 0:
-        if abs(diff) <= tol:
-            return Comparison(diff, None, None, f"within noise at {n} seeds (identical values)")
-        word = "better" if sign > 0 else "worse"
-        return Comparison(diff, None, None, f"{word} (every seed; no spread in either)")
-    with warnings.catch_warnings():  # one group without spread: scipy warns, the test still holds
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = sps.ttest_ind(xa, xr, equal_var=False)
-    t, p = float(res.statistic), float(res.pvalue)
-    if p < ALPHA and sign != 0:
-        word = "better" if sign > 0 else "worse"
-    else:
-        word = f"within noise at {n} seeds"
-    return Comparison(diff, t, p, word)
-
-
-@dataclass
-class Test:
-    """One two-sided test of mean(a) - mean(ref): the difference, its 95% CI, p and the test."""
-
-    diff: float
-    ci: tuple[float, float] | None
-    p: float | None
-    test: str  # paired t | Welch t | ... (no spread) | none
-    n: int  # pairs (paired) or the smaller group (Welch)
-    se: float | None  # standard error of the difference
-    df: float | None
-
-
-def paired_or_welch(a: Mapping[int, float], ref: Mapping[int, float], paired: bool = True) -> Test:
-    """Paired t-test by seed when `paired` and both have the same seeds (shared seeds share the
-    split and the initialisation), Welch's t-test otherwise. Keys are seeds."""
-    xa, xr = np.array(list(a.values()), float), np.array(list(ref.values()), float)
-    diff = float(xa.mean() - xr.mean()) if xa.size and xr.size else math.nan
-    tol = rounding(xa, xr)
-    if paired and set(a) == set(ref) and len(a) >= 2:
-        d = np.array([a[s] - ref[s] for s in sorted(a)], float)
-        sd = math.sqrt(variance(d, tol))
-        return _t_result(
-            float(d.mean()), sd / math.sqrt(d.size), float(d.size - 1), "paired t", d.size, tol
-        )
-    n = min(xa.size, xr.size)
-    if n < 2:
-        return Test(diff, None, None, "none", n, None, None)
-    va, vr = variance(xa, tol) / xa.size, variance(xr, tol) / xr.size
-    se = math.sqrt(va + vr)
-    df = (va + vr) ** 2 / (va**2 / (xa.size - 1) + vr**2 / (xr.size - 1)) if se > 0 else n - 1.0
-    return _t_result(diff, se, df, "Welch t", n, tol)
-
-
-def _t_result(diff: float, se: float, df: float, name: str, n: int, tol: float) -> Test:
-    if se == 0:  # no spread: a constant difference is certain, a zero one (to rounding) is nothing
-        zero = abs(diff) <= tol
-        diff = 0.0 if zero else diff
-        return Test(diff, (diff, diff), 1.0 if zero else 0.0, f"{name} (no spread)", n, 0.0, df)
-    p = float(2 * sps.t.sf(abs(diff / se), df))
-    half = float(sps.t.ppf(0.5 + LEVEL / 2, df)) * se
-    return Test(diff, (diff - half, diff + half), p, name, n, se, df)
-
-
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjusted p-values (family-wise error control); None stays None."""
     present = [(p, i) for i, p in enumerate(pvalues) if p is not None]
@@ -182,25 +101,6 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - rank) * p))
         adjusted[i] = running
     return adjusted
-
-
-def tost(test: Test, margin: float) -> float | None:
-    """Two one-sided tests: the p-value of "|diff| < margin" (equivalence); None without spread."""
-    if test.se is None or test.df is None:
-        return None
-    if test.se == 0:
-        return 0.0 if abs(test.diff) < margin else 1.0
-    lower = float(sps.t.sf((test.diff + margin) / test.se, test.df))
-    upper = float(sps.t.cdf((test.diff - margin) / test.se, test.df))
-    return max(lower, upper)
-
-
-def detectable(test: Test, alpha: float = ALPHA, power: float = POWER) -> float | None:
-    """The difference a test with this standard error and df finds with `power`, two-sided at
-    `alpha`: (t_{1-alpha/2} + t_{power}) x se."""
-    if test.se is None or test.df is None or test.se == 0:
-        return None
-    return float(sps.t.ppf(1 - alpha / 2, test.df) + sps.t.ppf(power, test.df)) * test.se
 
 
 def stats_table(

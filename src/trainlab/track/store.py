@@ -16,14 +16,14 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trainlab.config import RunConfig, flatten, get_dotted
-from trainlab.errors import StoreError
+from trainlab.errors import ConfigError, StoreError
 from trainlab.track.configs import CONFIG_VERSION, load_stored
 from trainlab.track.liveness import STALE_SECONDS, dead_runs, pid_start
 from trainlab.track.liveness import process_alive as process_alive  # search/storage uses it
@@ -78,7 +78,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-ROLES = ("", "tuning", "final", "search", "confirm", "inspect")
+ROLES = ("", "tuning", "final", "selection", "search", "confirm", "inspect")
 _COLS = "id, name, config_hash, config, seed, status, created, ended, env, summary, error"
 
 
@@ -477,12 +477,24 @@ class Store:
         )
 
     # ---- studies ----------------------------------------------------------------------------
-    def open_study(self, name: str, kind: str, config: dict[str, Any]) -> StudyRecord:
-        """Get the study with this name and kind, or create it (re-running a study resumes it)."""
+    def open_study(
+        self,
+        name: str,
+        kind: str,
+        config: dict[str, Any],
+        conflict: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> StudyRecord:
+        """Get the study with this name and kind, or create it (re-running a study resumes it).
+        `conflict(old_config)` may refuse to reopen it (a message: ConfigError); it is asked in
+        the same transaction as the creation, so two processes never both pass it."""
         with self.transaction() as c:
             row = c.execute(
-                "SELECT id FROM studies WHERE name=? AND kind=?", (name, kind)
+                "SELECT id, config FROM studies WHERE name=? AND kind=?", (name, kind)
             ).fetchone()
+            if row is not None and conflict is not None:
+                said = conflict(json.loads(row[1]))
+                if said:
+                    raise ConfigError(said)
             if row is None:
                 sid = uuid.uuid4().hex[:10]
                 c.execute(

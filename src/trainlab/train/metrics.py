@@ -15,6 +15,8 @@ class Evaluation:
     acc: float
     probs: torch.Tensor | None  # (N, classes) softmax probabilities on CPU, if asked for
     labels: torch.Tensor  # (N,) int64, on CPU
+    correct: torch.Tensor | None = None  # (N,) bool per example on CPU, with probs
+    losses: torch.Tensor | None = None  # (N,) float32 cross-entropy per example on CPU, with probs
 
 
 @torch.inference_mode()
@@ -30,10 +32,14 @@ def evaluate(
     model.eval()
     logits = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
     model.train(was_training)
+    hits = logits.argmax(1) == y
+    acc = hits.float().mean().item()
     loss = F.cross_entropy(logits.float(), y).item()
-    acc = (logits.argmax(1) == y).float().mean().item()
-    probs = logits.float().softmax(1).cpu() if keep_probs else None
-    return Evaluation(loss, acc, probs, y.cpu())
+    if not keep_probs:
+        return Evaluation(loss, acc, None, y.cpu())
+    losses = F.cross_entropy(logits.float(), y, reduction="none").cpu()
+    probs = logits.float().softmax(1).cpu()
+    return Evaluation(loss, acc, probs, y.cpu(), hits.cpu(), losses)
 
 
 def reliability_bins(
