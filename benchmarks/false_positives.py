@@ -1,95 +1,181 @@
-"""A/A test of the study verdicts: how often do they call identical variants different?
+"""A/A and power of the study verdicts through the code studies use: tuning on validation
+(`tuning.choose_point` over each variant's grid, tuning seeds 1000+), fresh final seeds shared by
+every variant (the paired path), per-example test outcomes (the seeds x examples test),
+`verdicts.judge` with the best chosen on the tuning runs, and looks (`looks.next_look`).
 
-Each repeat is a study of 6 identical variants (the same config, each with its own 5 seeds; a
-small MLP on digits) judged the way every study is — each variant against the reference (the
-first), Welch's t-test (no shared seeds), Holm over the 5 comparisons, alpha 0.05. The share of
-repeats with any "better"/"worse" verdict is the family-wise error (goal <= 0.05 plus binomial
-noise; uncorrected p-values would give ~0.2). Power: the same repeat with the last variant at a
-harmful learning rate; the share where that variant is found worse. Runs train in this process,
-one after another, without a store.
-Run: `.venv/bin/python benchmarks/false_positives.py [--repeats 20] [--epochs 3]`.
-Last line: `fwer=<share> power=<share>`.
+Training is replaced by a generative model of what a run gets right, so that 200+ studies run in
+minutes on 2 cores: each example has a difficulty (validation and test 1,000 examples each, fixed per
+study), each run a skill (its setting's true skill + a seed effect shared in part by runs of the
+same seed, as a shared split and initialisation are), and P(correct) = sigmoid(skill -
+difficulty); runs of one seed share half their random draws. Validation and test accuracy of a run
+correlate about 0.8 over seeds (measured and printed); accuracies are whole counts of the test set by construction.
+
+Modes: fixed n (10 final seeds: 3 cannot reach a verdict after Holm over 5, see README), and
+sequential (seeds added one at a time from 3 to 12, a look after each; any false call at any look
+counts). Power: one variant truly 1 or 2 accuracy points better at fixed n.
+Run: `.venv/bin/python benchmarks/false_positives.py [--repeats 200]`.
+Last line: `fwer=<x> fwer_hi=<upper bound> fwer_seq=<x> power_1pt=<y> power_2pt=<z>`.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
+import numpy as np
 from scipy.stats import binomtest
 
-from trainlab.config import RunConfig
+from trainlab.studies import tuning as tn
+from trainlab.studies.budget import tuning_seeds
+from trainlab.studies.looks import next_look, signature
 from trainlab.studies.verdicts import Arm, Metric, judge
-from trainlab.train.experiment import run
 
-VARIANTS, SEEDS = 6, 5
-HARMFUL_LR = 1e-4  # adam at 1e-4 for a few epochs: clearly under-trained next to the default 1e-2
-
-
-def accuracy(base: RunConfig, seed: int, lr: float | None = None) -> float:
-    over: dict[str, Any] = {"seed": seed}
-    if lr is not None:
-        over["optim.lr"] = lr
-    return float(run(base.with_overrides(over)).history.summary["test_acc"])
+VARIANTS = 6  # a reference and 5 others: Holm over 5
+LRS = (1e-3, 1e-2, 1e-1)  # each variant's tuning grid
+OFFSETS = (-2.0, 0.0, -1.5)  # true skill of each rate relative to the best (logits): tuning
+# finds the best rate of every variant, so variants stay identical (a true A/A) after tuning
+N_VAL, N_TEST = 1000, 1000
+SEED_SD = 0.2  # seed effect (logits): about 3 accuracy points of spread over seeds
+SHARED = 0.5  # share of a seed's effect (and random draws) that runs of that seed share
+FIXED_N, SEQ = 10, range(3, 13)
 
 
-def study(base: RunConfig, repeat: int, harmful: bool, cache: dict[int, float]) -> dict[str, Any]:
-    """One A/A study (or, with `harmful`, its last variant at HARMFUL_LR); seeds never repeat
-    across variants or repeats, so each variant is an independent sample of one config."""
-    arms = []
-    for v in range(VARIANTS):
-        seeds = [100_000 + repeat * 1000 + v * SEEDS + j for j in range(SEEDS)]
-        bad = harmful and v == VARIANTS - 1
-        values = {
-            s: accuracy(base, s, HARMFUL_LR) if bad else _cached(base, s, cache) for s in seeds
+class World:
+    """One study's data: example difficulties and the per-seed shared randomness."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.difficulty = {
+            "val": rng.normal(-1.0, 1.5, N_VAL),
+            "test": rng.normal(-1.0, 1.5, N_TEST),
         }
-        arms.append(Arm("aa", f"v{v}", SEEDS, {"test_acc": values, "val_acc": values}, f"v{v}"))
-    return judge(arms, {"aa": "v0"}, [Metric("test_acc")])
+        self.seed_effect: dict[int, float] = {}
+        self.draws: dict[tuple[int, str], np.ndarray] = {}
+
+    def run(self, skill: float, seed: int) -> dict[str, np.ndarray]:
+        """0/1 outcomes on val and test of one run at true `skill` under `seed`."""
+        if seed not in self.seed_effect:
+            self.seed_effect[seed] = float(self.rng.normal(0, SEED_SD))
+        own = float(self.rng.normal(0, SEED_SD))
+        s = skill + np.sqrt(SHARED) * self.seed_effect[seed] + np.sqrt(1 - SHARED) * own
+        out = {}
+        for split, b in self.difficulty.items():
+            key = (seed, split)
+            if key not in self.draws:
+                self.draws[key] = self.rng.random(b.size)
+            mine = self.rng.random(b.size)
+            u = np.where(self.rng.random(b.size) < SHARED, self.draws[key], mine)
+            out[split] = u < 1 / (1 + np.exp(-(s - b)))
+        return out
 
 
-def _cached(base: RunConfig, seed: int, cache: dict[int, float]) -> float:
-    if seed not in cache:
-        cache[seed] = accuracy(base, seed)
-    return cache[seed]
+def study(rng: np.random.Generator, shift: float, seeds: range | int) -> list[dict[str, Any]]:
+    """One study: tune every variant on validation, then judge at each of `seeds` (a look per
+    count). Variant v5's true skill is raised by `shift` logits (0: an A/A study)."""
+    w = World(rng)
+    chosen: dict[str, float] = {}
+    skills: dict[str, float] = {}
+    for v in range(VARIANTS):
+        name = f"v{v}"
+        best = 1.0 + (shift if v == VARIANTS - 1 else 0.0)
+        rows = []
+        for lr, off in zip(LRS, OFFSETS, strict=True):
+            (seed,) = tuning_seeds(0, 1)
+            rows.append(({"optim.lr": lr}, float(w.run(best + off, seed)["val"].mean())))
+        point = tn.choose_point(rows)
+        assert point is not None
+        chosen[name] = next(s for p, s in rows if p == point)
+        skills[name] = best + OFFSETS[LRS.index(point["optim.lr"])]
+    counts = [seeds] if isinstance(seeds, int) else list(seeds)
+    finals = {v: [w.run(skills[v], s)["test"] for s in range(max(counts))] for v in skills}
+    looks: list[dict[str, Any]] = []
+    comps = []
+    for n in counts:
+        arms = [Arm("f", v, n, {"test_acc": {s: float(ex[s].mean()) for s in range(n)}}, v,
+                    list(range(n)), {s: ex[s] for s in range(n)}, "test") for v, ex in finals.items()]  # fmt: skip
+        look = next_look(
+            looks, signature({v: [(s, f"{v}-{s}", "finished") for s in range(n)] for v in finals})
+        )
+        looks.append(look)
+        comps.append(
+            judge(arms, {"f": "v0"}, [Metric("test_acc")], chosen={"f": chosen}, look=look["look"])
+        )
+    return comps
 
 
-def share(k: int, n: int) -> str:
-    ci = binomtest(k, n).proportion_ci(0.95)
-    return f"{k}/{n} = {k / n:.3f} (95% CI {ci.low:.3f}-{ci.high:.3f})"
+def false_call(comp: dict[str, Any]) -> bool:
+    """Any claim of a difference: against the reference, or from the chosen best."""
+    ref = any(c["verdict"] in ("better", "worse") for c in comp["comparisons"])
+    return ref or any(b["distinguishable"] for b in comp["best"])
+
+
+def found(comp: dict[str, Any]) -> bool:
+    """The raised variant called better than the reference."""
+    return any(
+        c["variant"] == f"v{VARIANTS - 1}" and c["verdict"] == "better" for c in comp["comparisons"]
+    )
+
+
+def share(k: int, n: int) -> tuple[float, float, float]:
+    ci = binomtest(k, n).proportion_ci(0.95, method="exact")  # Clopper-Pearson
+    return k / n, ci.low, ci.high
+
+
+def logit_shift(points: float, rng: np.random.Generator) -> float:
+    """The skill shift (logits) that raises expected test accuracy by `points` / 100."""
+    w = World(rng)
+    b = w.difficulty["test"]
+    base = float(np.mean(1 / (1 + np.exp(-(1.0 - b)))))
+    lo, hi = 0.0, 2.0
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        acc = float(np.mean(1 / (1 + np.exp(-(1.0 + mid - b)))))
+        lo, hi = (mid, hi) if acc - base < points / 100 else (lo, mid)
+    return (lo + hi) / 2
+
+
+def correlation(rng: np.random.Generator, runs: int = 300) -> float:
+    """Pearson r of validation and test accuracy over the seeds of one setting."""
+    w = World(rng)
+    pairs = [w.run(1.0, s) for s in range(runs)]
+    return float(
+        np.corrcoef([p["val"].mean() for p in pairs], [p["test"].mean() for p in pairs])[0, 1]
+    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=200)
     a = p.parse_args()
-    base = RunConfig.model_validate({"name": "aa", "data": {"name": "digits"},
-                                     "model": {"name": "mlp", "options": {"width": a.width}},
-                                     "train": {"epochs": a.epochs, "threads": 1}})  # fmt: skip
+    rng = np.random.default_rng(2026)
     started = time.perf_counter()
-    any_hit = raw_hit = found = 0
-    cache: dict[int, float] = {}
-    for r in range(a.repeats):
-        null = study(base, r, False, cache)
-        calls = [c for c in null["comparisons"] if c["verdict"] in ("better", "worse")]
-        any_hit += bool(calls)
-        raw_hit += any(c["p"] is not None and c["p"] < 0.05 for c in null["comparisons"])
-        alt = study(base, r, True, cache)
-        last = next(c for c in alt["comparisons"] if c["variant"] == f"v{VARIANTS - 1}")
-        found += last["verdict"] == "worse"
-        print(f"repeat {r + 1}/{a.repeats}: {len(calls)} false calls; harmful lr: {last['verdict']}"
-              f" ({time.perf_counter() - started:.0f} s)", file=sys.stderr)  # fmt: skip
-    n = a.repeats
-    print(f"A/A: {n} studies of {VARIANTS} identical variants x {SEEDS} seeds (mlp width "
-          f"{a.width} on digits, {a.epochs} epochs), Welch + Holm over {VARIANTS - 1}, alpha 0.05")  # fmt: skip
-    print(f"family-wise error (any better/worse after Holm): {share(any_hit, n)}")
-    print(f"uncorrected (any raw p < 0.05), for contrast:    {share(raw_hit, n)}")
-    print(f"power (lr {HARMFUL_LR:g} found worse):               {share(found, n)}")
-    print(f"seconds: {time.perf_counter() - started:.1f}")
-    print(f"fwer={any_hit / n:.3f} power={found / n:.3f}")
+    fixed = sum(false_call(study(rng, 0.0, FIXED_N)[0]) for _ in range(a.repeats))
+    seq = 0
+    for _ in range(a.repeats):
+        seq += any(false_call(c) for c in study(rng, 0.0, SEQ))
+    power = {}
+    for pts in (1, 2):
+        shift = logit_shift(pts, np.random.default_rng(pts))
+        power[pts] = sum(found(study(rng, shift, FIXED_N)[0]) for _ in range(a.repeats)) / a.repeats
+    f, flo, fhi = share(fixed, a.repeats)
+    s, slo, shi = share(seq, a.repeats)
+    print(
+        f"A/A, {VARIANTS} variants, {FIXED_N} shared final seeds, tuned on validation over {len(LRS)} rates: "
+        f"studies with a false call {fixed}/{a.repeats} = {f:.3f} (Clopper-Pearson 95% {flo:.3f}-{fhi:.3f})"
+    )
+    print(
+        f"A/A sequential, seeds {SEQ.start}..{SEQ.stop - 1} with a look after each: "
+        f"{seq}/{a.repeats} = {s:.3f} ({slo:.3f}-{shi:.3f})"
+    )
+    print(f"validation/test accuracy r over seeds: {correlation(np.random.default_rng(0)):.2f}")
+    print(
+        f"power at {FIXED_N} seeds: +1 point {power[1]:.3f}, +2 points {power[2]:.3f}; "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    print(
+        f"fwer={f:.3f} fwer_hi={fhi:.3f} fwer_seq={s:.3f} power_1pt={power[1]:.3f} power_2pt={power[2]:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -72,6 +72,12 @@ DataOpt = Annotated[
         "mnist1d,digits; 2 or more add performance profiles (default: the base config's dataset)",
     ),
 ]
+SelectionOpt = Annotated[
+    int,
+    typer.Option(
+        help="Seeds per variant (1000+, never tested) on which the best is chosen; 0: none"
+    ),
+]
 TargetOpt = Annotated[
     float | None,
     typer.Option(help="Validation accuracy for time-to-target (default: the reference's median)"),
@@ -219,6 +225,7 @@ def regularization(
     ] = None,
     target: TargetOpt = None,
     data: DataOpt = None,
+    selection_seeds: SelectionOpt = 1,
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "off",
     devices: DevicesOpt = None,
@@ -241,7 +248,8 @@ def regularization(
     with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = _run("regularization", store, lambda st: run_regularization(
             budget, seeds, chosen, workers, st, name, record=record, base=base,
-            min_effect=min_effect, data=_datasets(data), target=target))  # fmt: skip
+            min_effect=min_effect, data=_datasets(data), target=target,
+            selection_seeds=selection_seeds))  # fmt: skip
     _show(result, as_json)
 
 
@@ -256,6 +264,7 @@ def grid(
         ),
     ] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per variant")] = 3,
+    selection_seeds: SelectionOpt = 1,
     workers: WorkersOpt = None,
     vectorize: VectorizeOpt = "off",
     devices: DevicesOpt = None,
@@ -283,7 +292,7 @@ def grid(
     with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
         result = _run("grid", store, lambda st: run_grid(
             base, list(vary or []), seeds, workers, st, name, record=record, reference=reference,
-            min_effect=min_effect, target=target))  # fmt: skip
+            min_effect=min_effect, target=target, selection_seeds=selection_seeds))  # fmt: skip
     _show(result, as_json)
 
 
@@ -333,6 +342,31 @@ def _print_study(result: StudyResult) -> None:
         f"study {result.name} ({result.study_id}) took {result.seconds:.0f} s; "
         f"figures and full tables in {result.dir}"
     )
+
+
+@study_app.command("plan")
+def study_plan(
+    name: Annotated[str, typer.Argument(help="Study name or id (its stored runs are the pilot)")],
+    effect: Annotated[float, typer.Option(help="The accuracy difference to detect, e.g. 0.01")],
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Seeds per variant a study needs to detect --effect at 80% power after its correction and
+    at its next look, from its stored runs (noncentral t on their spread and the test set's)."""
+    from trainlab.studies.planner import plan_seeds, plan_table
+
+    plan = plan_seeds(open_store(store), name, effect)
+    if as_json:
+        print_json(plan)
+        return
+    t = plan_table(plan)
+    table = Table(title=t.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for c in t.columns:
+        table.add_column(c, overflow="fold")
+    for row in t.rows:
+        table.add_row(*(fmt(v) for v in row))
+    out.print(table)
+    out.print(t.note)
 
 
 # ---- `trainlab study rm` (the store's cleanup; the logic is in track/cleanup.py) --------------

@@ -21,7 +21,16 @@ _NUMERIC = re.compile(
 )
 # Verdict wording -> tone of its marker. The words carry the meaning; the colour only helps.
 _TONES = (
-    ("noise", ("within noise", "not significant", "no significant", "inconclusive")),
+    (
+        "noise",
+        (
+            "within noise",
+            "not significant",
+            "no significant",
+            "inconclusive",
+            "no verdict possible",
+        ),
+    ),
     ("worse", ("worse", "slower", "diverged", "failed")),
     ("better", ("better", "faster", "wins")),
 )

@@ -21,7 +21,7 @@ TL.studyFile = (id, file) => `/files/studies/${encodeURIComponent(id)}/${file.sp
 
 TL.tone = function (text) {
   const t = text.toLowerCase();
-  if (/within noise|not significant|inconclusive/.test(t)) return "";
+  if (/within noise|not significant|inconclusive|no verdict possible/.test(t)) return "";
   if (/worse|slower|diverged|failed/.test(t)) return "worse";
   if (/better|faster|wins/.test(t)) return "better";
   return "";
