@@ -48,6 +48,14 @@ def test_sign_flip_matches_scipy_paired_permutation() -> None:
     assert floor_unpaired(3, 3) == pytest.approx(0.1)  # 2 / C(6, 3)
     unpaired = difference({0: 0.80, 1: 0.81, 2: 0.82}, {5: 0.70, 6: 0.71, 7: 0.72}, 0.0)
     assert unpaired.p == pytest.approx(0.1) and unpaired.test == "exact permutation (20 splits)"
+    xa, xb = rng.normal(0.7, 0.02, 4), rng.normal(0.69, 0.02, 5)
+    want = sps.permutation_test((xa, xb), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+                                permutation_type="independent", alternative="two-sided").pvalue  # fmt: skip
+    assert difference(
+        dict(enumerate(xa)), {9 + i: v for i, v in enumerate(xb)}, 0.0
+    ).p == pytest.approx(want)
+    one = difference({0: 0.8}, {1: 0.7}, 0.0)  # one seed each: nothing to tell, never a crash
+    assert one.p == 1.0 and one.floor == 1.0
 
 
 def test_three_seeds_each_two_test_samples_better_is_not_better() -> None:

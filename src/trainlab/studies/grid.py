@@ -137,6 +137,10 @@ def run_grid(
               "reference": reference, "min_effect": min_effect, "target": target,
               "selection_seeds": selection_seeds}  # fmt: skip
     study = out.StudyOutput(store, "grid", name, config)
+    if "optim.name" in fields and "optim.lr" not in fields:
+        study.note(f"every optimizer runs at the one learning rate optim.lr={base.optim.lr:g}, which "
+                   "favours whichever it suits; to compare optimizers each tuned on validation, "
+                   "use `trainlab study optimizers CONFIG`")  # fmt: skip
     study.warn_power(seeds, len(variants) - 1)
     with live_progress(f"grid {name}", progress) as bar:
         outcomes = execute(store, study.id, jobs, workers, bar, record)

@@ -20,6 +20,7 @@ from trainlab.studies import output as out
 from trainlab.studies import tuning as tn
 from trainlab.studies.budget import final_seeds, resolve_budget, tuning_seeds
 from trainlab.studies.grid import check_effect
+from trainlab.studies.inherit import inherited, own_optimizer
 from trainlab.studies.optimizer_summary import REFERENCES, loss_spikes, summarize
 from trainlab.studies.output import fingerprint
 from trainlab.studies.progress import live_progress
@@ -102,10 +103,14 @@ def families(
         raise ConfigError("--optimizers and --schedules are both empty; name at least one")
     out_ = []
     if optimizers:
-        variants = {o: {**OPTIMIZERS[o], **_schedule(schedule, epochs)} for o in optimizers}
+        variants = {
+            o: own_optimizer({**OPTIMIZERS[o], **_schedule(schedule, epochs)}) for o in optimizers
+        }
         out_.append(Family("optimizers", f"Optimizers ({schedule} schedule)", variants))
     if schedules:
-        variants = {s: {**OPTIMIZERS[optimizer], **_schedule(s, epochs)} for s in schedules}
+        variants = {
+            s: own_optimizer({**OPTIMIZERS[optimizer], **_schedule(s, epochs)}) for s in schedules
+        }
         out_.append(Family("schedules", f"Schedules ({optimizer})", variants))
     return out_
 
@@ -174,7 +179,8 @@ def run_optimizers(
     check_effect(min_effect, target)
     if tuning not in tn.TUNINGS:
         raise ConfigError(f"--tuning {tuning!r}: choose one of {', '.join(tn.TUNINGS)}")
-    base = (base or RunConfig.model_validate(BASE)).with_overrides({"train.epochs": b.epochs})
+    given = base is not None
+    base, epochs_note = out.budget_epochs(base or RunConfig.model_validate(BASE), b.epochs, label)
     plain = families(list(optimizers), list(schedules), schedule, optimizer, b.epochs)
     workloads = check_data(data, base)
     several = len(workloads) > 1
@@ -191,8 +197,14 @@ def run_optimizers(
               "tuning": tuning, "trials": b.trials, "extend": b.extend, "min_effect": min_effect,
               **({"data": workloads} if several else {})}  # fmt: skip
     study = out.StudyOutput(store, "optimizers", name, config)
-    study.warn_power(n, sum(len(f.variants) - 1 for f in fams))
+    if given and epochs_note:
+        study.note(epochs_note)
     variants = {v: over for f in fams for v, over in f.variants.items()}
+    if given:
+        study.tables.append(
+            inherited(base, variants, "What each variant takes from the base config")
+        )
+    study.warn_power(n, sum(len(f.variants) - 1 for f in fams))
     if tuning == "grid":
         points = {v: tn.grid_points(b.lrs) for v in variants}
     else:

@@ -15,7 +15,7 @@ from typing import Any
 
 from matplotlib.figure import Figure as MplFigure
 
-from trainlab.config import EXECUTION_FIELDS, flatten
+from trainlab.config import EXECUTION_FIELDS, RunConfig, flatten
 from trainlab.execute import Outcome
 from trainlab.plots.style import save_figure
 from trainlab.studies.inference import floor_paired, seeds_needed
@@ -23,7 +23,7 @@ from trainlab.studies.looks import history, next_look, signature, spent
 from trainlab.studies.outcomes import count_text, counts, failure_table, unique
 from trainlab.studies.stats import ALPHA
 from trainlab.track.store import Store
-from trainlab.track.summary import Figure, Summary
+from trainlab.track.summary import Figure, Summary, Table
 
 PROMOTED = ("selection_metric", "reference", "correction", "look", "alpha_look", "variants",
             "comparisons")  # fmt: skip
@@ -54,6 +54,15 @@ def plan_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     a, b = flatten(planned(old)), flatten(planned(new))
     return [f"{k}: {_show(a.get(k))} -> {_show(b.get(k))}" for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k)]  # fmt: skip
+
+
+def budget_epochs(base: RunConfig, epochs: int, budget: str) -> tuple[RunConfig, str | None]:
+    """`base` trained for the budget's `epochs`, and what to say when that replaces the user's."""
+    said = None
+    if base.train.epochs != epochs:
+        said = (f"train.epochs={base.train.epochs} of the base config is replaced by the {budget} "
+                f"budget's {epochs} epochs")  # fmt: skip
+    return base.with_overrides({"train.epochs": epochs}), said
 
 
 def _show(value: Any) -> str:
@@ -111,7 +120,14 @@ class StudyOutput:
         self.this_look: dict[str, Any] | None = None
         self.dir = self.study.dir
         self.figures: list[Figure] = []
+        self.notes: list[str] = []  # said on stderr before training and in the study's text
+        self.tables: list[Table] = []  # added to the study's tables when it finishes
         self.started = time.perf_counter()
+
+    def note(self, text: str) -> None:
+        """Say `text` now (stderr) and keep it in the study's text."""
+        print(f"trainlab: {text}", file=sys.stderr)
+        self.notes.append(text[0].upper() + text[1:] + ("" if text.endswith(".") else "."))
 
     def look(self, outcomes: Sequence[Outcome]) -> int:
         """The look these outcomes' final runs are: the last one again if it saw the same runs
@@ -148,7 +164,8 @@ class StudyOutput:
     def finish(self, summary: Summary, outcomes: Sequence[Outcome]) -> StudyResult:
         """Add run counts and failures, write tables and summary.json, store the Summary."""
         c = counts(outcomes)
-        summary.text.insert(0, count_text(c))
+        summary.text[0:0] = [count_text(c), *self.notes]
+        summary.tables += self.tables
         failed = failure_table(outcomes)
         if failed is not None:
             summary.tables.append(failed)

@@ -20,6 +20,7 @@ from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
 from trainlab.studies.budget import final_seeds, resolve_budget, tuning_seeds
 from trainlab.studies.grid import check_effect, check_selection, expand, selection_scores
+from trainlab.studies.inherit import from_none, inherited
 from trainlab.studies.output import fingerprint
 from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.progress import live_progress
@@ -99,13 +100,14 @@ def run_regularization(
     for m in chosen:
         if m not in table:
             raise ConfigError(f"--methods {m!r}: choose from {', '.join(table)}")
-    base = (base or RunConfig.model_validate(BASE)).with_overrides({"train.epochs": b.epochs})
+    given = base is not None
+    base, epochs_note = out.budget_epochs(base or RunConfig.model_validate(BASE), b.epochs, size)
     workloads = check_data(data, base)
     several = len(workloads) > 1
     base = base if several else on_workload(base, workloads[0])
     groups, jobs = {}, []  # family (a workload, or "regularization") -> its methods' labels
     for w in workloads:
-        mine = {label(w, m, several): table[m] for m in chosen}
+        mine = {label(w, m, several): from_none(table[m]) for m in chosen}
         jobs += expand(on_workload(base, w), mine, final_seeds(base.seed, n))
         jobs += expand(on_workload(base, w), mine, tuning_seeds(base.seed, selection_seeds),
                        role="selection")  # fmt: skip
@@ -118,6 +120,11 @@ def run_regularization(
               "selection_seeds": selection_seeds,
               **({"data": workloads} if several else {})}  # fmt: skip
     study = out.StudyOutput(store, "regularization", name, config)
+    if given and epochs_note:
+        study.note(epochs_note)
+    if given:
+        own = {m: from_none(table[m]) for m in chosen}
+        study.tables.append(inherited(base, own, "What each method takes from the base config"))
     study.warn_power(n, 2 * sum(len(ms) - 1 for ms in groups.values()))
     with live_progress(f"regularization ({size})", progress) as bar:
         outcomes = execute(store, study.id, jobs, workers, bar, record)
