@@ -18,13 +18,13 @@ from trainlab.errors import ConfigError
 from trainlab.inspect import (
     Probe,
     Recorder,
-    flow,
     from_config,
     from_model,
     hook_count,
     inspect_features,
     inspect_recorder,
     inspect_residual,
+    residual,
     residual_flow,
 )
 from trainlab.inspect.recipes import default_config, run_inspection
@@ -81,8 +81,8 @@ def test_single_model_residual_analysis_restores_the_weights(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tiny = {"depths": (8,), "more_depths": (), "samples": 32, "steps_1d": 5, "steps_2d": 3}
-    monkeypatch.setitem(flow.BUDGETS, "quick", tiny)
-    monkeypatch.setattr(flow, "LANDSCAPE_SAMPLES", 32)
+    monkeypatch.setitem(residual.BUDGETS, "quick", tiny)
+    monkeypatch.setattr(residual, "LANDSCAPE_SAMPLES", 32)
     model, ds = UserNet(zero=True), _signals()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     result = inspect_residual(from_model(model, ds), Store())

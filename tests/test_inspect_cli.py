@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trainlab.cli import main
-from trainlab.inspect import flow
+from trainlab.inspect import residual
 from trainlab.track.store import Store
 
 
@@ -114,9 +114,9 @@ def test_residual_study_on_a_tiny_budget(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiny = {"depths": (8, 14), "more_depths": (), "samples": 128, "steps_1d": 5, "steps_2d": 3}
-    monkeypatch.setitem(flow.BUDGETS, "quick", tiny)
-    monkeypatch.setattr(flow, "LANDSCAPE_SAMPLES", 128)
-    monkeypatch.setattr(flow, "GRAD_BATCHES", 1)
+    monkeypatch.setitem(residual.BUDGETS, "quick", tiny)
+    monkeypatch.setattr(residual, "LANDSCAPE_SAMPLES", 128)
+    monkeypatch.setattr(residual, "GRAD_BATCHES", 1)
     code, res, err = cli(
         capsys,
         "inspect",

@@ -30,6 +30,10 @@ from trainlab.train.seed import resolve_device
 
 RUN_SUBDIR = "inspect"  # figures are copied to <run dir>/inspect/<kind>/
 ARRAYS_FILE = "arrays.npz"  # maps behind the figures, beside summary.json
+SAMPLES = {
+    "quick": 256,
+    "full": 1024,
+}  # test inputs an inspection runs through the model, per budget
 
 
 @dataclass
@@ -57,6 +61,14 @@ def study_name(kind: str, target: Target) -> str:
     """One inspection study per kind and run: inspecting a run again replaces its figures."""
     ref = target.record.id if target.record is not None else target.cfg.hash()
     return f"{kind}-{ref}"
+
+
+def token_rows(target: Target, x: torch.Tensor) -> list[list[str]] | None:
+    """The token names of each row of `x` (B, T) on a token task with named tokens, else None."""
+    names = target.dataset.spec.token_names
+    if target.dataset.spec.kind != "tokens" or names is None:
+        return None
+    return [[names[int(t)] for t in row] for row in x]
 
 
 def device_for(name: str) -> str:
