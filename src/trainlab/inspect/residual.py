@@ -41,8 +41,9 @@ from trainlab.track.summary import Summary, Table
 from trainlab.train.seed import seed_everything
 
 NETS = ("resnet", "plainnet")
-# depths: gradient norms at init (cheap); more_depths: also trained, for the training curves
-# (the config's depth is always trained and analysed in full); samples: test inputs for flow and lesions; steps_*: landscape resolution per axis.
+# depths: gradient norms at init (cheap; the config's own depth is always added); more_depths:
+# also trained, for the training curves (the config's depth is always trained and analysed in
+# full); samples: test inputs for flow and lesions; steps_*: landscape resolution per axis.
 BUDGETS: dict[str, dict[str, Any]] = {
     "quick": {
         "depths": (8, 20, 56),
@@ -83,6 +84,23 @@ def build(cfg: RunConfig, dataset: Dataset) -> nn.Module:
     return model.to(dataset.x_train.device)
 
 
+def init_depths(budget_depths: tuple[int, ...], depth: int) -> tuple[int, ...]:
+    """The depths whose gradient norms at initialisation are measured: the budget's and the
+    config's own (any 6n+2), in increasing order."""
+    return tuple(sorted({*budget_depths, depth}))
+
+
+def init_grad_norms(
+    base: RunConfig, dataset: Dataset, depths: tuple[int, ...], x: Tensor, y: Tensor
+) -> dict[int, dict[str, list[tuple[str, float]]]]:
+    """depth -> net -> per-layer ‖∂L/∂W‖ at initialisation (mean over `base`'s batches of `x`)."""
+    bs = base.train.batch_size
+    return {
+        d: {net: grad_norms(build(twin_config(base, net, d), dataset), x, y, bs) for net in NETS}
+        for d in depths
+    }
+
+
 def residual_study(
     base: RunConfig, store: Store, budget: str = "quick", given: Target | None = None
 ) -> Inspection:
@@ -97,14 +115,10 @@ def residual_study(
     bs = base.train.batch_size
     xg, yg = dataset.x_train[: GRAD_BATCHES * bs], dataset.y_train[: GRAD_BATCHES * bs]
 
-    init_ratio: dict[str, list[float]] = {net: [] for net in NETS}
-    init_norms: dict[str, list[tuple[str, float]]] = {}
-    for d in b["depths"]:
-        for net in NETS:
-            norms = grad_norms(build(twin_config(base, net, d), dataset), xg, yg, bs)
-            init_ratio[net].append(first_last_ratio(norms))
-            if d == depth:
-                init_norms[net] = norms
+    depths = init_depths(b["depths"], depth)
+    at_init = init_grad_norms(base, dataset, depths, xg, yg)
+    init_ratio = {net: [first_last_ratio(at_init[d][net]) for d in depths] for net in NETS}
+    init_norms = at_init[depth]
 
     trained: dict[str, Target] = {}
     for d in train_depths:
@@ -120,7 +134,7 @@ def residual_study(
         store,
         "inspect-residual",
         f"residual-{base.data.name}-{base.hash()}",
-        {"budget": budget, "depths": b["depths"]},
+        {"budget": budget, "depths": depths},
         runs,
     )
 
@@ -131,7 +145,7 @@ def residual_study(
         norms = after[net] if int(d) == depth else grad_norms(t.model, xg, yg, bs)
         trained_ratio[net][int(d)] = first_last_ratio(norms)
     out.figure(
-        pl.plot_grad_ratio_vs_depth(b["depths"], init_ratio, trained_ratio),
+        pl.plot_grad_ratio_vs_depth(depths, init_ratio, trained_ratio),
         "grad-ratio-vs-depth",
         "Gradient norm first/last layer vs depth at initialisation and after training",
     )
@@ -161,9 +175,9 @@ def residual_study(
     sanity = init_sanity(base, dataset, depth)
     out.figure(pl.plot_init_std(sanity), "init-std", "Activation std per layer at initialisation")
 
-    at = b["depths"].index(depth) if depth in b["depths"] else -1
+    at = depths.index(depth)
     verdicts = [
-        f"grad-norm ratio first/last layer at init, depth {b['depths'][at]}: "
+        f"grad-norm ratio first/last layer at init, depth {depth}: "
         f"plainnet {init_ratio['plainnet'][at]:.3g} vs resnet {init_ratio['resnet'][at]:.3g} "
         "(1 = the first layer gets as much gradient as the head)",
         f"grad-norm ratio first/last layer after training, depth {depth}: "
@@ -188,7 +202,7 @@ def residual_study(
                     *(init_ratio[n][i] for n in NETS),
                     *(trained_ratio[n].get(d, math.nan) for n in NETS),
                 ]
-                for i, d in enumerate(b["depths"])
+                for i, d in enumerate(depths)
             ],
             note=f"‖∂L/∂W‖ of the stem over that of the head, each the mean over {GRAD_BATCHES} "
             f"training batches of {bs} samples, training-mode batch norm",
@@ -204,7 +218,7 @@ def residual_study(
         curvature_table(curv),
     ]
     data = {
-        "depths": list(b["depths"]),
+        "depths": list(depths),
         "init_grad_ratio": init_ratio,
         "trained_grad_ratio": trained_ratio,
         "grad_norms": {k: v for k, v in series.items()},
@@ -218,9 +232,7 @@ def residual_study(
     summary = Summary(
         kind="inspect-residual",
         title=f"Residual flow: resnet vs plainnet on {base.data.name}",
-        text=[
-            f"Depth {depth} analysed in full; gradient norms at init for depths {list(b['depths'])}."
-        ],
+        text=[f"Depth {depth} analysed in full; gradient norms at init for depths {list(depths)}."],
         verdicts=verdicts,
         tables=tables,
         data=data,
