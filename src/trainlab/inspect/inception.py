@@ -21,6 +21,7 @@ from trainlab.inspect.target import SAMPLES, Inspection, Output, Target, study_n
 from trainlab.plots import inception as pi
 from trainlab.plots.features import layer_label
 from trainlab.track.store import Store
+from trainlab.track.strictjson import dumps
 from trainlab.track.summary import Summary, Table
 from trainlab.train.loop import Callback
 from trainlab.train.seed import seed_everything
@@ -134,7 +135,7 @@ class BranchShares(Callback):
     def save(self, folder: Path) -> Path:
         """Write the shares per epoch as SHARES_FILE into `folder` (a run's folder)."""
         path = folder / SHARES_FILE
-        path.write_text(json.dumps({"epochs": self.epochs, "shares": self.shares}))
+        path.write_text(dumps({"epochs": self.epochs, "shares": self.shares}))
         return path
 
     @classmethod

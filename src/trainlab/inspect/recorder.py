@@ -29,6 +29,7 @@ from trainlab.inspect.streaming import BINS, Histogram, Moments
 from trainlab.inspect.target import Inspection, Output
 from trainlab.plots import recorder as pr
 from trainlab.track.store import Store
+from trainlab.track.strictjson import dumps
 from trainlab.track.summary import Summary, Table
 from trainlab.train.loop import Callback, History
 
@@ -65,7 +66,7 @@ class FlightRecord:
         }
         np.savez_compressed(folder / RECORD_FILE, **arrays)  # type: ignore[arg-type]
         meta = {"every": self.every, "layers": self.layers, "stats": list(STATS)}
-        (folder / META_FILE).write_text(json.dumps(meta, indent=1))
+        (folder / META_FILE).write_text(dumps(meta, indent=1))
         return folder / RECORD_FILE
 
 

@@ -182,11 +182,7 @@ def residual_study(
         "(1 = the first layer gets as much gradient as the head)",
         f"grad-norm ratio first/last layer after training, depth {depth}: "
         f"plainnet {trained_ratio['plainnet'][depth]:.3g} vs resnet {trained_ratio['resnet'][depth]:.3g}",
-        "test acc: "
-        + ", ".join(
-            f"{k} {t.record.summary.get('test_acc', float('nan')) if t.record else float('nan'):.3f}"
-            for k, t in trained.items()
-        ),
+        "test acc: " + ", ".join(f"{k} {_acc(t)}" for k, t in trained.items()),
         "mean accuracy drop when one block is removed: "
         + ", ".join(f"{n} {mean_drop(rows):.3f}" for n, rows in lesions.items()),
         "1-D curvature at the trained weights: "
@@ -238,6 +234,12 @@ def residual_study(
         data=data,
     )
     return out.finish(summary)
+
+
+def _acc(t: Target) -> str:
+    """A trained net's test accuracy for a verdict; "—" where there is none (null when stored)."""
+    acc = t.record.summary.get("test_acc") if t.record is not None else None
+    return "—" if acc is None or acc != acc else f"{acc:.3f}"
 
 
 def flow_figure(out: Output, flow: dict[str, list[dict[str, Any]]], title: str) -> None:

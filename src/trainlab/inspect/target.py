@@ -4,7 +4,6 @@ first) and where its output goes: figures and tables in a study folder, copies i
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from trainlab.errors import StoreError
 from trainlab.models.user import require_instance
 from trainlab.plots.style import FORMATS, save_figure
 from trainlab.track.store import RunRecord, Store
+from trainlab.track.strictjson import dumps
 from trainlab.track.summary import Figure, Summary
 from trainlab.train.experiment import describe_user_model, load_model, run
 from trainlab.train.loop import Callback
@@ -195,6 +195,6 @@ class Output:
         summary.figures = self.figures
         summary.run_ids = [r.id for r in self.runs.values()]
         summary.write_tables(self.dir)
-        (self.dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=1, default=str))
+        (self.dir / "summary.json").write_text(dumps(summary.to_json(), indent=1, default=str))
         self.store.finish_study(self.study.id, summary.to_json())
         return Inspection(summary, self.study.id, self.dir)
