@@ -73,7 +73,7 @@ def build_inspection_store(root: Path) -> dict[str, Any]:
         for kind in KINDS:
             cfg = load_config(None, configs[kind] + one)
             studies[kind] = run_inspection(kind, store, cfg).study_id
-    grid = run_grid(tiny(name="grid"), {"optim.lr": [0.01, 0.1]}, seeds=1, store=store,
+    grid = run_grid(tiny(name="grid"), {"optim.lr": [0.01, 0.1]}, seeds=2, store=store,
                     workers=1, progress=False)  # fmt: skip
     studies["grid"] = grid.study_id
     return {"store": store, "studies": studies}
