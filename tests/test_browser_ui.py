@@ -282,3 +282,31 @@ def test_studies_search_and_inspection_pages(browser: Any, tmp_path: Path) -> No
         w.close()
         assert w.problems == []
         assert [u for u in w.requests if not u.startswith(url.rstrip("/"))] == []
+
+
+def test_studies_page_loads_on_a_store_with_every_inspection_kind(
+    browser: Any, tmp_path: Path
+) -> None:
+    # The demo's store once broke this page: NaN in the residual and features summaries made
+    # SQLite's json_extract fail and /api/studies a 500 ("Unexpected token 'I'").
+    from test_ui import build_inspection_store
+
+    made = build_inspection_store(tmp_path / "store")
+    with serve(made["store"].root) as url:
+        w = Watched(browser, 1280, 900)
+        page = w.page
+        page.goto(url + "#/studies")
+        page.wait_for_selector("#main table tbody tr")
+        assert page.locator("#main table tbody tr").count() == len(made["studies"]) == 6
+        assert page.locator("#main .error").count() == 0
+        for kind, sid in made["studies"].items():
+            page.goto(url + f"#/study/{sid}")
+            page.wait_for_selector("#main h2", timeout=10_000)
+            assert page.locator("#main .error").count() == 0, kind
+        page.goto(url + f"#/study/{made['studies']['residual']}")
+        page.wait_for_selector("#main table tbody tr")
+        cells = page.evaluate("[...document.querySelectorAll('#main td')].map(t => t.textContent)")
+        assert "—" in cells  # the lesion of a plain block that changes shape: NaN, stored null
+        shoot(w, "ui-studies-every-inspection-desktop.png")
+        w.close()
+        assert w.problems == []

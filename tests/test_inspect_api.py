@@ -18,15 +18,16 @@ from trainlab.errors import ConfigError
 from trainlab.inspect import (
     Probe,
     Recorder,
-    flow,
     from_config,
     from_model,
     hook_count,
     inspect_features,
     inspect_recorder,
     inspect_residual,
+    residual,
     residual_flow,
 )
+from trainlab.inspect.flow import along_depth
 from trainlab.inspect.recipes import default_config, run_inspection
 from trainlab.track.store import Store
 
@@ -81,8 +82,8 @@ def test_single_model_residual_analysis_restores_the_weights(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tiny = {"depths": (8,), "more_depths": (), "samples": 32, "steps_1d": 5, "steps_2d": 3}
-    monkeypatch.setitem(flow.BUDGETS, "quick", tiny)
-    monkeypatch.setattr(flow, "LANDSCAPE_SAMPLES", 32)
+    monkeypatch.setitem(residual.BUDGETS, "quick", tiny)
+    monkeypatch.setattr(residual, "LANDSCAPE_SAMPLES", 32)
     model, ds = UserNet(zero=True), _signals()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     result = inspect_residual(from_model(model, ds), Store())
@@ -97,6 +98,22 @@ def test_single_model_residual_analysis_restores_the_weights(
         torch.testing.assert_close(v, before[k])
     assert hook_count(model) == 0 and not model.training
     assert residual_flow(model, ds.x_test)[0]["ratio"] == 0.0
+
+
+def test_init_grad_norms_cover_every_valid_resnet_depth() -> None:
+    # Depths 14, 26, 32, 44 are valid (6n+2) but outside the budget's (8, 20, 56): the study
+    # once crashed with a KeyError on them after training. Every depth up to 56 is measured for
+    # both nets, and the layers along depth are exactly `depth` (stem + 2 per block + head).
+    base = load_config(None, ["model.name=resnet", "model.options.width=2", "train.batch_size=8"])
+    ds = _signals()
+    valid = tuple(range(8, 57, 6))
+    assert all(residual.init_depths((8, 20, 56), d) == tuple(sorted({8, 20, 56, d})) for d in valid)
+    norms = residual.init_grad_norms(base, ds, valid, ds.x_train[:8], ds.y_train[:8])
+    assert sorted(norms) == list(valid)
+    for d in valid:
+        assert set(norms[d]) == {"resnet", "plainnet"}
+        assert [len(along_depth(norms[d][net])) for net in residual.NETS] == [d, d]
+        assert all(v > 0 for net in residual.NETS for _, v in norms[d][net])
 
 
 def test_user_module_trained_with_the_recorder() -> None:

@@ -13,10 +13,7 @@ from torch import nn
 
 from trainlab.blocks import Inception, ResidualBlock
 from trainlab.errors import ConfigError
-from trainlab.inspect.inception import branch_outputs, channel_energy, energy_shares
-from trainlab.inspect.landscape import curvature, filter_normalized_direction, loss_slice
-from trainlab.inspect.probes import hook_count
-from trainlab.inspect.residual import (
+from trainlab.inspect.flow import (
     init_std,
     layer_grad_norms,
     lesion,
@@ -24,6 +21,9 @@ from trainlab.inspect.residual import (
     residual_flow,
     restored,
 )
+from trainlab.inspect.inception import branch_outputs, channel_energy, energy_shares
+from trainlab.inspect.landscape import curvature, filter_normalized_direction, loss_slice
+from trainlab.inspect.probes import hook_count
 
 
 def _inception_net(dims: int = 2) -> nn.Module:

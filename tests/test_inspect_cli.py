@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trainlab.cli import main
-from trainlab.inspect import flow
+from trainlab.inspect import residual
 from trainlab.track.store import Store
 
 
@@ -113,17 +113,18 @@ def test_inception_and_recorder(capsys: pytest.CaptureFixture[str]) -> None:
 def test_residual_study_on_a_tiny_budget(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tiny = {"depths": (8, 14), "more_depths": (), "samples": 128, "steps_1d": 5, "steps_2d": 3}
-    monkeypatch.setitem(flow.BUDGETS, "quick", tiny)
-    monkeypatch.setattr(flow, "LANDSCAPE_SAMPLES", 128)
-    monkeypatch.setattr(flow, "GRAD_BATCHES", 1)
+    # Depth 14 is valid but not among the budget's depths: it once crashed after training.
+    tiny = {"depths": (8, 20), "more_depths": (), "samples": 128, "steps_1d": 5, "steps_2d": 3}
+    monkeypatch.setitem(residual.BUDGETS, "quick", tiny)
+    monkeypatch.setattr(residual, "LANDSCAPE_SAMPLES", 128)
+    monkeypatch.setattr(residual, "GRAD_BATCHES", 1)
     code, res, err = cli(
         capsys,
         "inspect",
         "residual",
         "--epochs",
         "1",
-        "model.options.depth=8",
+        "model.options.depth=14",
         "model.options.width=4",
         "--json",
     )
@@ -132,8 +133,10 @@ def test_residual_study_on_a_tiny_budget(
     data = res["data"]
     assert (
         set(data["init_grad_ratio"]) == {"resnet", "plainnet"}
-        and len(data["init_grad_ratio"]["resnet"]) == 2
+        and len(data["init_grad_ratio"]["resnet"]) == 3
     )
+    assert data["depths"] == [8, 14, 20] and set(data["trained_grad_ratio"]["resnet"]) == {"14"}
+    assert [len(v) for v in data["grad_norms"].values()] == [14, 14, 14, 14]
     assert len(res["run_ids"]) == 2
     assert data["lesion"]["resnet"][0]["block"] == "none"
 

@@ -5,6 +5,7 @@ are read through the version-aware loader (renames applied, fields it no longer 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from pathlib import Path
 
@@ -109,3 +110,85 @@ def test_upgrade_steps_rename_and_remove_fields(monkeypatch: pytest.MonkeyPatch)
     newer = load_stored({"regularize": {"drop": 0.2}}, 1)  # written after step 0: only step 1
     assert newer.config.regularize.dropout == 0.2
     assert raw["optim"] == {"learning_rate": 0.3}  # the stored dict is not changed
+
+
+def test_a_store_with_nan_in_its_json_migrates_and_the_dashboard_serves_it(
+    tmp_path: Path,
+) -> None:
+    from starlette.testclient import TestClient
+
+    from trainlab.track.store import needs_upgrade
+    from trainlab.ui.app import create_app
+
+    root = tmp_path / "old"
+    store = Store(root)
+    run = store.create_run(RunConfig.model_validate({"data": {"name": "moons"}}), {})
+    study = store.open_study("residual-old", "inspect-residual", {})
+    store.close()
+    con = sqlite3.connect(root / "trainlab.db")  # rows as trainlab wrote them at schema 3
+    con.execute("PRAGMA user_version=3")
+    nan_summary = '{"title": "Residual flow", "data": {"drop": NaN, "ratio": [1.5, Infinity]},'
+    nan_summary += ' "tables": [{"title": "t", "columns": ["a"], "rows": [[-Infinity]]}]}'
+    con.execute(
+        "UPDATE studies SET status='finished', summary=? WHERE id=?", (nan_summary, study.id)
+    )
+    con.execute(
+        "UPDATE runs SET status='finished', summary=? WHERE id=?", ('{"test_acc": NaN}', run.id)
+    )
+    con.execute("INSERT INTO epochs VALUES (?, 1, ?)", (run.id, '{"epoch": 1, "train_loss": NaN}'))
+    con.commit()
+    with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
+        con.execute("SELECT json_extract(summary, '$.title') FROM studies").fetchall()
+    con.close()
+    client = TestClient(
+        create_app(root, host="testserver", port=None),
+        base_url="http://testserver",
+        raise_server_exceptions=False,
+    )
+    assert client.get("/api/studies").status_code == 500  # what the demo's store gave
+    assert needs_upgrade(root)
+
+    store = Store(root)  # the migration to schema 4 rewrites the non-finite numbers as null
+    assert not needs_upgrade(root) and store._version() == SCHEMA_VERSION
+    assert store.get_study(study.id).summary["data"] == {"drop": None, "ratio": [1.5, None]}
+    assert store.get_run(run.id).summary == {"test_acc": None}
+    assert store.epochs(run.id)[0]["epoch"] == 1 and math.isnan(
+        store.epochs(run.id)[0]["train_loss"]
+    )
+    con = sqlite3.connect(root / "trainlab.db")
+    for table, column in (("runs", "summary"), ("studies", "summary"), ("epochs", "metrics")):
+        assert con.execute(
+            f"SELECT count(*) FROM {table} WHERE NOT json_valid({column})"
+        ).fetchone() == (0,)
+    con.close()
+    answer = client.get("/api/studies")
+    assert answer.status_code == 200
+    assert [(s["id"], s["title"]) for s in answer.json()] == [(study.id, "Residual flow")]
+    one = client.get(f"/api/study/{study.id}")
+    assert one.status_code == 200 and one.json()["summary"]["tables"][0]["rows"] == [[None]]
+
+
+def test_stored_and_served_json_is_strict(tmp_path: Path) -> None:
+    from trainlab.track.strictjson import dumps, finite
+
+    np = pytest.importorskip("numpy")
+    assert finite({"a": [np.float32(1.5), float("nan")], "b": np.array([np.inf, 2.0])}) == {
+        "a": [1.5, None],
+        "b": [None, 2.0],
+    }
+    assert dumps({"x": float("-inf"), "y": (1, np.int64(2))}) == '{"x": null, "y": [1, 2]}'
+    store = Store(tmp_path / "s")
+    run = store.create_run(
+        RunConfig.model_validate({"data": {"name": "moons"}}), {"t": float("nan")}
+    )
+    store.log_epoch(run.id, 1, {"epoch": 1, "train_loss": float("inf")})
+    store.finish_run(run.id, "diverged", {"val_acc": float("nan"), "epochs": 1})
+    study = store.open_study("s", "grid", {"lr": float("nan")})
+    store.finish_study(study.id, {"data": {"p": float("nan")}})
+    con = sqlite3.connect(tmp_path / "s" / "trainlab.db")
+    cells = [r[0] for t in ("runs", "studies") for r in con.execute(f"SELECT summary FROM {t}")]
+    cells += [r[0] for r in con.execute("SELECT metrics FROM epochs")]
+    cells += [r[0] for r in con.execute("SELECT env FROM runs")]
+    cells += [r[0] for r in con.execute("SELECT config FROM studies")]
+    assert all("NaN" not in c and "Infinity" not in c for c in cells), cells
+    assert json.loads(cells[0]) == {"val_acc": None, "epochs": 1}

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 import trainlab
 from trainlab.cli import main
-from trainlab.config import RunConfig
+from trainlab.config import RunConfig, load_config
 from trainlab.track.store import Store
 from trainlab.ui.app import create_app
 from trainlab.ui.groups import mean_ci
@@ -44,6 +44,41 @@ def build_ui_store(root: Path) -> dict[str, Any]:
             "evil": evil.id if evil else ""}  # fmt: skip
 
 
+def build_inspection_store(root: Path) -> dict[str, Any]:
+    """Every inspection kind (features, attention, inception, residual, recorder) on tiny
+    budgets and a grid study: the kinds whose summaries hold non-finite numbers (features'
+    saturation where nothing saturates, residual lesions of blocks that change shape) included."""
+    from trainlab.inspect import residual
+    from trainlab.inspect.recipes import KINDS, run_inspection
+    from trainlab.studies import run_grid
+
+    store = Store(root)
+    one = ["train.epochs=1", "train.checkpoint=none"]
+    configs = {
+        "features": ["data.name=mnist1d", "data.options.num_samples=200", "model.name=cnn"],
+        "attention": ["data.name=seq_pair", "data.options.n=200", "model.name=transformer",
+                      "model.options.dim=16"],
+        "inception": ["data.name=digits", "model.name=inception", "model.options.width=4",
+                      "model.options.depth=2"],
+        "residual": ["data.name=mnist1d", "data.options.num_samples=200", "model.name=resnet",
+                     "model.options.depth=8", "model.options.width=4"],
+        "recorder": ["data.name=moons", "data.options.n=200", "model.name=mlp"],
+    }  # fmt: skip
+    tiny_budget = {"depths": (8,), "more_depths": (), "samples": 64, "steps_1d": 5, "steps_2d": 3}
+    studies = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(residual.BUDGETS, "quick", tiny_budget)
+        mp.setattr(residual, "LANDSCAPE_SAMPLES", 64)
+        mp.setattr(residual, "GRAD_BATCHES", 1)
+        for kind in KINDS:
+            cfg = load_config(None, configs[kind] + one)
+            studies[kind] = run_inspection(kind, store, cfg).study_id
+    grid = run_grid(tiny(name="grid"), {"optim.lr": [0.01, 0.1]}, seeds=2, store=store,
+                    workers=1, progress=False)  # fmt: skip
+    studies["grid"] = grid.study_id
+    return {"store": store, "studies": studies}
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return build_ui_store(tmp_path_factory.mktemp("ui") / "store")
@@ -53,6 +88,34 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def client(made: dict[str, Any]) -> TestClient:
     app = create_app(made["store"].root, host="testserver", port=None)
     return TestClient(app, base_url="http://testserver")
+
+
+def test_every_inspection_kind_and_a_study_are_stored_and_served_as_strict_json(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    made = build_inspection_store(tmp_path / "store")
+    con = sqlite3.connect(made["store"].db_path)
+    for table, column in (("runs", "summary"), ("studies", "summary"), ("epochs", "metrics")):
+        bad = con.execute(f"SELECT count(*) FROM {table} WHERE NOT json_valid({column})")
+        assert bad.fetchone() == (0,), f"{table}.{column} holds non-standard JSON"
+    con.close()
+    client = TestClient(create_app(made["store"].root, host="testserver", port=None),
+                        base_url="http://testserver")  # fmt: skip
+    listed = client.get("/api/studies")
+    assert listed.status_code == 200
+    assert {s["id"] for s in listed.json()} == set(made["studies"].values())
+    for kind, sid in made["studies"].items():
+        one = client.get(f"/api/study/{sid}")
+        assert one.status_code == 200, kind
+        folder = made["store"].study_dir(sid) / "summary.json"
+        if folder.exists():  # the study folder's copy is strict too
+            text = folder.read_text()
+            assert "NaN" not in text and "Infinity" not in text, kind
+    lesion = client.get(f"/api/study/{made['studies']['residual']}").json()["summary"]["data"]
+    # a plain block that changes shape can't be removed: its accuracy was NaN, now null
+    assert None in [r["acc"] for r in lesion["lesion"]["plainnet"]]
 
 
 def test_filter_parses_and_or_parentheses_to_parameters() -> None:

@@ -231,11 +231,6 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def set_dotted(cfg: RunConfig, key: str, value: Any) -> RunConfig:
-    """A copy of `cfg` with one dotted field replaced, validated."""
-    return cfg.with_overrides({key: value})
-
-
 def get_dotted(cfg: RunConfig, key: str) -> Any:
     """The value at a dotted path (`optim.lr`, `model.options.width`); KeyError-free: None if absent."""
     node: Any = cfg.model_dump(mode="python")

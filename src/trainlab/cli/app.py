@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -99,7 +98,10 @@ def executing(
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+    """`obj` as one line of strict JSON on stdout (non-finite numbers as null)."""
+    from trainlab.track.strictjson import dumps
+
+    sys.stdout.write(dumps(obj, default=str) + "\n")
 
 
 def fmt(value: Any) -> str:

@@ -40,7 +40,8 @@ def ui(
     open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser")] = False,
 ) -> None:
     """A live dashboard of the store: runs, curves while they train, groups over seeds, studies,
-    searches and inspections. Read-only: it never writes or locks the store. Prints its URL."""
+    searches and inspections. Read-only: it never writes or locks the store (a store from an older
+    trainlab is first upgraded once). Prints its URL."""
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port {port}: choose 0 (any free port) to 65535")
     try:
@@ -54,6 +55,11 @@ def ui(
     root = Path(store or os.environ.get("TRAINLAB_STORE") or "trainlab-runs")
     if not root.is_dir():
         raise StoreError(f"--store {str(root)!r} is not a folder: give a store that exists")
+    from trainlab.track.store import Store, needs_upgrade
+
+    if needs_upgrade(root):  # a store from an older trainlab: migrate it once, then read only
+        Store(root).close()
+        err.print(f"upgraded {root.resolve()} to this trainlab's store schema", highlight=False)
     sock = bind(host, port)
     port = sock.getsockname()[1]
     asgi = create_app(root, host, port)

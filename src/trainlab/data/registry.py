@@ -14,9 +14,9 @@ import inspect
 import json
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -212,11 +212,6 @@ def _check_raw(name: str, raw: Raw) -> None:
             )
     if len(raw.y) < 2:
         raise DataError(f"dataset {name!r}: needs at least 2 training samples, got {len(raw.y)}")
-
-
-def with_spec(raw: Raw, **changes: Any) -> Raw:
-    """A copy of `raw` with spec fields changed (e.g. the name a file loader reports)."""
-    return replace(raw, spec=replace(raw.spec, **changes))
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from trainlab.track.store import RunRecord
+from trainlab.track.strictjson import dumps
 
 RELIABILITY_FILE = "reliability.json"  # test-set reliability bins of a finished run
 # Per-example test outcomes: correct as packed bits, loss as float16, and a digest of the labels
@@ -38,7 +39,7 @@ def save_reliability(folder: Path, model: Any, dataset: Any) -> None:
     assert ev.probs is not None and ev.correct is not None and ev.losses is not None
     conf, acc, count = reliability_bins(ev.probs, ev.labels)
     payload = {"confidence": conf.tolist(), "accuracy": acc.tolist(), "count": count.tolist()}
-    (folder / RELIABILITY_FILE).write_text(json.dumps(payload))
+    (folder / RELIABILITY_FILE).write_text(dumps(payload))
     save_examples(folder, ev.correct.numpy(), ev.losses.numpy(), ev.labels.numpy())
 
 

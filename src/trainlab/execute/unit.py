@@ -8,7 +8,6 @@ trained here, in a worker process or in a Ray task.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +39,8 @@ def run_unit(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer]:
 def run_job(store: Store, study_id: str, job: Job, extra: Sequence[Callback] = ()) -> Answer:
     """Train one job into the store and link it; failures become a status, never an exception.
     `extra` callbacks see every step and epoch (a search trial's pruning reporter)."""
-    from trainlab.train.experiment import run
+    from trainlab.train.experiment import failed_run, run
 
-    started = time.time()
     recorders = []
     if job.record is not None:
         from trainlab.inspect.recorder import Recorder
@@ -51,8 +49,7 @@ def run_job(store: Store, study_id: str, job: Job, extra: Sequence[Callback] = (
     try:
         result = run(job.config, store, [*extra, *recorders])
     except Exception as exc:  # a failed run never stops the study; it is stored `failed`
-        twin = store.find_run(job.hash, ("failed",))
-        run_id = twin.id if twin is not None and twin.created >= started - 1 else None
+        run_id = failed_run(exc)  # the run this call stored, not another process's failed twin
         if run_id:
             store.link(study_id, run_id, job.variant, role=job.role)
         return {"run_id": run_id, "status": "failed", "error": one_line(exc)}

@@ -1,9 +1,12 @@
 """Model internals: probes (hooks as context managers), features, attention, Inception branches,
 residual flow, loss landscapes and the training flight recorder.
 
-Every tool takes a plain `nn.Module`; the `inspect_*` / `residual_study` functions run a whole
-inspection on a Target (`from_run`, `from_config` trained first, or `from_model` for a user's own
-module) and store figures and numbers; `run_inspection(kind, store, ...)` does both steps.
+One module per inspection kind, named for it (features, attention, inception, residual, recorder),
+holding its tools and its `inspect_*` function; probes.py, streaming.py, flow.py (residual blocks)
+and landscape.py hold what several share. Every tool takes a plain `nn.Module`; the `inspect_*` /
+`residual_study` functions run a whole inspection on a Target (`from_run`, `from_config` trained
+first, or `from_model` for a user's own module) and store figures and numbers;
+`run_inspection(kind, store, ...)` does both steps.
 """
 
 from trainlab.inspect.attention import (
@@ -12,11 +15,20 @@ from trainlab.inspect.attention import (
     chance_mass,
     decisive_mass,
     head_entropy,
+    inspect_attention,
     patch_attention,
     rollout,
 )
-from trainlab.inspect.features import FeatureInfo, feature_info, feature_layers
-from trainlab.inspect.flow import inspect_residual, residual_study
+from trainlab.inspect.features import FeatureInfo, feature_info, feature_layers, inspect_features
+from trainlab.inspect.flow import (
+    init_std,
+    layer_grad_norms,
+    lesion,
+    reinit,
+    residual_blocks,
+    residual_flow,
+    restored,
+)
 from trainlab.inspect.inception import (
     BranchOutputs,
     BranchShares,
@@ -24,7 +36,6 @@ from trainlab.inspect.inception import (
     energy_shares,
     inspect_inception,
 )
-from trainlab.inspect.inspections import inspect_attention, inspect_features, inspect_recorder
 from trainlab.inspect.landscape import curvature, filter_normalized_direction, loss_slice
 from trainlab.inspect.probes import (
     LayerStats,
@@ -36,16 +47,8 @@ from trainlab.inspect.probes import (
     select_modules,
 )
 from trainlab.inspect.recipes import default_config, run_inspection
-from trainlab.inspect.recorder import FlightRecord, Recorder, load_record
-from trainlab.inspect.residual import (
-    init_std,
-    layer_grad_norms,
-    lesion,
-    reinit,
-    residual_blocks,
-    residual_flow,
-    restored,
-)
+from trainlab.inspect.recorder import FlightRecord, Recorder, inspect_recorder, load_record
+from trainlab.inspect.residual import inspect_residual, residual_study
 from trainlab.inspect.target import Inspection, Target, from_config, from_model, from_run
 
 __all__ = [

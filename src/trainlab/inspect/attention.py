@@ -1,6 +1,7 @@
 """Attention maps of our attention block and of nn.MultiheadAttention (also inside
 nn.TransformerEncoderLayer, fast path off), each checked against the module's own output;
-rollout, per-head entropy and the attention mass on known decisive tokens.
+rollout, per-head entropy and the attention mass on known decisive tokens; `inspect_attention`
+(`trainlab inspect attention`) draws and stores them for a Target.
 """
 
 from __future__ import annotations
@@ -11,12 +12,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from trainlab.blocks import PatchEmbed
 from trainlab.blocks.attention import MultiHeadSelfAttention, additive_mask
 from trainlab.errors import ConfigError
+from trainlab.inspect.features import KEEP
 from trainlab.inspect.probes import eval_mode, select_modules
+from trainlab.inspect.target import SAMPLES, Inspection, Output, Target, study_name, token_rows
+from trainlab.plots import attention as pa
+from trainlab.plots import features as pf
+from trainlab.track.store import Store
+from trainlab.track.summary import Summary, Table
 
 ATTENTION_TYPES: tuple[type[nn.Module], ...] = (MultiHeadSelfAttention, nn.MultiheadAttention)
 CHECK_TOL = 1e-4  # max |out_proj(weights @ V) - module output| accepted as "the maps explain it"
@@ -222,3 +231,158 @@ def patch_attention(
     row = weights[:, :, query, prefix:]  # (B, H, N)
     row = row / row.sum(-1, keepdim=True).clamp_min(1e-12)
     return row.reshape(*row.shape[:2], *grid)
+
+
+def prefix_tokens(model: nn.Module) -> int:
+    """Tokens before the data tokens (a CLS token): the first `prefix_tokens` attribute found."""
+    for m in model.modules():
+        value = getattr(m, "prefix_tokens", None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def _image_title(prefix: int) -> str:
+    first = "position 0 is the class token" if prefix == 1 else f"positions 0..{prefix - 1} lead"
+    return (
+        f"Attention maps per layer and head (input 0, eval mode): {first}, then patches row by "
+        "row\neach layer on its own colour scale; white line on the colour bar = uniform attention"
+    )
+
+
+def inspect_attention(
+    target: Target, store: Store, budget: str = "quick", patch: int | None = None
+) -> Inspection:
+    """Per-layer, per-head maps, rollout, entropy; decisive-token mass on sequence tasks; class
+    token (or `patch`) attention over the patch grid for images."""
+    x = target.dataset.x_test[: SAMPLES[budget]]
+    maps = attention_maps(target.model, x)
+    layers = [m.name for m in maps]
+    weights = [m.weights for m in maps]
+    prefix = prefix_tokens(target.model)
+    out = Output(
+        store,
+        "inspect-attention",
+        study_name("attention", target),
+        {"patch": patch},
+        target.runs(),
+    )
+    tokens = token_rows(target, x[:1])
+    t = weights[0].shape[-1]
+    mask = target.dataset.extras.get("decisive_mask_test")
+    marked = [prefix + int(i) for i in mask[0].nonzero().flatten()] if mask is not None else []
+    out.figure(
+        pa.plot_attention_grid(
+            layers,
+            [w[0].numpy() for w in weights],
+            tokens[0] if tokens else None,
+            highlight=marked if tokens else (),
+            title=None if tokens or not prefix else _image_title(prefix),
+        ),
+        "attention-maps",
+        "Attention maps per layer and head (input 0)",
+    )
+    roll = rollout(weights) if all(w.shape[-1] == t for w in weights) else None
+    if roll is not None:
+        out.figure(
+            pa.plot_rollout(
+                roll[0].numpy(),
+                tokens[0] if tokens else None,
+                title=""
+                if tokens or not prefix
+                else "Attention rollout across layers (Abnar & Zuidema 2020)\n"
+                "position 0 is the class token, then patches row by row",
+                highlight=marked if tokens else (),
+            ),
+            "attention-rollout",
+            "Attention rollout (input 0)",
+        )
+    entropy = torch.stack([head_entropy(w) for w in weights]).numpy()  # (L, H)
+    out.figure(
+        pa.plot_head_entropy(layers, entropy, t), "head-entropy", "Per-head attention entropy"
+    )
+    data: dict[str, Any] = {
+        "layers": layers,
+        "entropy": entropy.tolist(),
+        "max_entropy": float(np.log(t)),
+        "row_sum_error": max(float((w.sum(-1) - 1).abs().max()) for w in weights),
+        "check_error": max(m.error for m in maps),
+    }
+    verdicts = [f"maps reproduce the modules' outputs to {data['check_error']:.1e} (max abs error)"]
+    tables = [
+        Table(
+            "Per-head entropy (nats)",
+            ["layer", *[f"head {h}" for h in range(entropy.shape[1])]],
+            [[n, *row] for n, row in zip(layers, entropy.tolist(), strict=True)],
+            note=f"uniform = log {t} = {np.log(t):.3f}",
+        )
+    ]
+    if mask is not None and target.dataset.spec.kind == "tokens":
+        keys = torch.cat(
+            [torch.zeros(len(x), prefix, dtype=torch.bool), mask[: len(x)].cpu()], dim=1
+        )
+        query = 0 if prefix else None
+        mass = torch.stack([decisive_mass(w, keys, query) for w in weights]).numpy()  # (L, H)
+        chance = chance_mass(keys)
+        roll_mass = (
+            float(decisive_mass(roll[:, None], keys, query)[0])
+            if roll is not None
+            else float("nan")
+        )
+        title = f"Attention mass on decisive tokens vs chance (rollout: {roll_mass:.2f})"
+        out.figure(pa.plot_decisive_mass(layers, mass, chance, title), "decisive-mass", title)
+        best = np.unravel_index(np.argmax(mass), mass.shape)
+        data.update(
+            decisive_mass=mass.tolist(),
+            chance=chance,
+            rollout_mass=roll_mass,
+            query="cls" if prefix else "all rows",
+        )
+        verdicts.append(
+            f"attention mass on decisive tokens: best head {layers[best[0]]} h{best[1]} {mass[best]:.2f}, "
+            f"rollout {roll_mass:.2f} vs chance {chance:.2f}"
+        )
+        tables.append(
+            Table(
+                "Attention mass on decisive tokens",
+                ["layer", *[f"head {h}" for h in range(mass.shape[1])]],
+                [[n, *row] for n, row in zip(layers, mass.tolist(), strict=True)],
+                note=f"query: {'CLS token' if prefix else 'mean over all positions'}; chance (uniform) = {chance:.3f}",
+            )
+        )
+    embed = next((m for m in target.model.modules() if isinstance(m, PatchEmbed)), None)
+    if embed is not None and target.dataset.spec.kind == "image":
+        q = prefix + patch if patch is not None else 0
+        grids = {
+            f"{pf.layer_label(n)} (head mean)": patch_attention(w, embed.grid, q, prefix)
+            .mean(1)
+            .numpy()[:KEEP]
+            for n, w in zip(layers, weights, strict=True)
+        }
+        if roll is not None:
+            grids["rollout"] = patch_attention(roll[:, None], embed.grid, q, prefix)[:, 0].numpy()[
+                :KEEP
+            ]
+        who = "class token" if patch is None else f"patch {patch}"
+        out.figure(
+            pa.plot_patch_attention(
+                x[:KEEP].float().cpu().numpy(), grids, f"Attention of the {who} over the patches"
+            ),
+            "patch-attention",
+            f"Attention of the {who} over the patch grid",
+        )
+    summary = Summary(
+        kind="inspect-attention",
+        title=f"Attention of {target.label} on {target.cfg.data.name}",
+        text=[
+            f"{len(maps)} attention layers, {entropy.shape[1]} heads, {len(x)} test inputs, eval mode."
+        ],
+        verdicts=verdicts,
+        tables=tables,
+        data=data,
+    )
+    arrays = {f"weights.{n}": w[0].numpy() for n, w in zip(layers, weights, strict=True)}
+    if roll is not None:
+        arrays["rollout"] = roll[0].numpy()
+    out.arrays(input=x[0].cpu().numpy(), **arrays)
+    return out.finish(summary)

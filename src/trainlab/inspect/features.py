@@ -1,5 +1,6 @@
 """Features: per-layer activation statistics, histograms and a few inputs' feature maps for the
-blocks of a model (Dense, Conv, Residual, Inception, Attention), from one probe pass in eval mode.
+blocks of a model (Dense, Conv, Residual, Inception, Attention), from one probe pass in eval mode;
+`inspect_features` (`trainlab inspect features`) draws and stores them for a Target.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from trainlab.blocks import (
     TransformerBlock,
 )
 from trainlab.inspect.probes import Probe, default_layers, eval_mode, select_modules
+from trainlab.inspect.target import SAMPLES, Inspection, Output, Target, study_name, token_rows
+from trainlab.plots import features as pf
+from trainlab.track.store import Store
+from trainlab.track.summary import Summary, Table
 
 FEATURE_TYPES: tuple[type[nn.Module], ...] = (
     Dense,
@@ -100,3 +105,83 @@ def feature_info(
         inputs=x[:keep].detach().float().cpu().numpy(),
         unit_axis=probe.unit_axis,
     )
+
+
+def inspect_features(
+    target: Target,
+    store: Store,
+    layers: list[str] | None = None,
+    budget: str = "quick",
+    types: tuple[type[nn.Module], ...] | None = None,
+) -> Inspection:
+    """Histograms, per-layer statistics and feature-map grids of the model's blocks: the modules
+    named `layers` and/or of `types`, else `feature_layers(model)`."""
+    x = target.dataset.x_test[: SAMPLES[budget]]
+    info = feature_info(target.model, x, names=layers, types=types, keep=KEEP)
+    out = Output(
+        store,
+        "inspect-features",
+        study_name("features", target),
+        {"layers": layers, "types": [t.__name__ for t in types or ()]},
+        target.runs(),
+    )
+    out.figure(
+        pf.plot_activation_histograms(
+            info.hists, kinds={r["layer"]: r["kind"] for r in info.layers}
+        ),
+        "activation-histograms",
+        "Activation histograms per layer",
+    )
+    out.figure(
+        pf.plot_layer_stats(info.layers),
+        "layer-stats",
+        "Per-layer mean, std, dead and saturated units",
+    )
+    tokens = token_rows(target, x[:KEEP])
+    names = list(info.maps)
+    shown = [
+        names[i]
+        for i in sorted({round(j) for j in np.linspace(0, len(names) - 1, min(4, len(names)))})
+    ]
+    for name in shown:
+        fig = pf.plot_feature_maps(
+            info.inputs, info.maps[name], name, info.unit_axis, tokens=tokens
+        )
+        out.figure(
+            fig, f"feature-maps-{pf.layer_label(name).replace('.', '-')}", f"Feature maps: {name}"
+        )
+    cols = ["layer", "kind", "mean", "std", "near_zero", "dead", "saturated"]
+    table = Table(
+        "Per-layer activation statistics",
+        cols,
+        [[r[c] for c in cols] for r in info.layers],
+        note=f"{len(x)} test inputs, eval mode; dead/saturated: share of units that are near 0 / saturated on >= 99% of values",
+    )
+    worst = max(info.layers, key=lambda r: r["dead"] if r["dead"] == r["dead"] else -1.0)
+    sat = max(
+        info.layers, key=lambda r: r["saturated"] if r["saturated"] == r["saturated"] else -1.0
+    )
+    verdicts = [
+        f"most dead units: {worst['layer']} ({worst['dead']:.0%})"
+        if worst["dead"] > 0
+        else f"no dead units in any of the {len(info.layers)} layers"
+    ]
+    if sat["saturated"] > 0:  # NaN (no bounded activation) compares False
+        verdicts.append(f"most saturated units: {sat['layer']} ({sat['saturated']:.0%})")
+    elif sat["saturated"] == 0:
+        verdicts.append("no saturated units in the layers ending in tanh / sigmoid")
+    summary = Summary(
+        kind="inspect-features",
+        title=f"Features of {target.label} on {target.cfg.data.name}",
+        text=[f"Activation statistics of {len(info.layers)} layers over {len(x)} test inputs."],
+        verdicts=verdicts,
+        tables=[table],
+        data={
+            "layers": info.layers,
+            "hists": {
+                k: {"counts": c.tolist(), "edges": e.tolist()} for k, (c, e) in info.hists.items()
+            },
+        },
+    )
+    out.arrays(inputs=info.inputs, **{f"maps.{k}": v for k, v in info.maps.items()})
+    return out.finish(summary)

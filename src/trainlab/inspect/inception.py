@@ -17,15 +17,15 @@ from trainlab import models
 from trainlab.blocks import Inception
 from trainlab.errors import ConfigError
 from trainlab.inspect.probes import batch_norms, eval_mode, first_tensor
-from trainlab.inspect.target import Inspection, Output, Target, study_name
+from trainlab.inspect.target import SAMPLES, Inspection, Output, Target, study_name
 from trainlab.plots import inception as pi
 from trainlab.plots.features import layer_label
 from trainlab.track.store import Store
+from trainlab.track.strictjson import dumps
 from trainlab.track.summary import Summary, Table
 from trainlab.train.loop import Callback
 from trainlab.train.seed import seed_everything
 
-SAMPLES = {"quick": 256, "full": 1024}  # test inputs run through the model
 SHARES_FILE = "branch_shares.json"  # BranchShares of a run, beside its checkpoint
 
 BRANCH_LABELS = {
@@ -135,7 +135,7 @@ class BranchShares(Callback):
     def save(self, folder: Path) -> Path:
         """Write the shares per epoch as SHARES_FILE into `folder` (a run's folder)."""
         path = folder / SHARES_FILE
-        path.write_text(json.dumps({"epochs": self.epochs, "shares": self.shares}))
+        path.write_text(dumps({"epochs": self.epochs, "shares": self.shares}))
         return path
 
     @classmethod

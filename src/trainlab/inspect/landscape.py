@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from trainlab.inspect.flow import restored
 from trainlab.inspect.probes import eval_mode
-from trainlab.inspect.residual import restored
 
 
 @dataclass

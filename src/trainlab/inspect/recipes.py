@@ -12,17 +12,17 @@ from trainlab import data as data_registry
 from trainlab import models
 from trainlab.config import RunConfig, load_config
 from trainlab.errors import ConfigError
-from trainlab.inspect.attention import ATTENTION_TYPES
-from trainlab.inspect.flow import NETS, residual_study
+from trainlab.inspect.attention import ATTENTION_TYPES, inspect_attention
+from trainlab.inspect.features import inspect_features
 from trainlab.inspect.inception import (
     SHARES_FILE,
     BranchShares,
     inception_blocks,
     inspect_inception,
 )
-from trainlab.inspect.inspections import inspect_attention, inspect_features, inspect_recorder
 from trainlab.inspect.probes import select_modules
-from trainlab.inspect.recorder import RECORD_FILE, Recorder, load_record
+from trainlab.inspect.recorder import RECORD_FILE, Recorder, inspect_recorder, load_record
+from trainlab.inspect.residual import NETS, residual_study
 from trainlab.inspect.target import Inspection, Target, device_for, from_config, from_run
 from trainlab.track.store import Store
 

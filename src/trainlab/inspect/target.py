@@ -4,7 +4,6 @@ first) and where its output goes: figures and tables in a study folder, copies i
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from trainlab.errors import StoreError
 from trainlab.models.user import require_instance
 from trainlab.plots.style import FORMATS, save_figure
 from trainlab.track.store import RunRecord, Store
+from trainlab.track.strictjson import dumps
 from trainlab.track.summary import Figure, Summary
 from trainlab.train.experiment import describe_user_model, load_model, run
 from trainlab.train.loop import Callback
@@ -30,6 +30,10 @@ from trainlab.train.seed import resolve_device
 
 RUN_SUBDIR = "inspect"  # figures are copied to <run dir>/inspect/<kind>/
 ARRAYS_FILE = "arrays.npz"  # maps behind the figures, beside summary.json
+SAMPLES = {
+    "quick": 256,
+    "full": 1024,
+}  # test inputs an inspection runs through the model, per budget
 
 
 @dataclass
@@ -57,6 +61,14 @@ def study_name(kind: str, target: Target) -> str:
     """One inspection study per kind and run: inspecting a run again replaces its figures."""
     ref = target.record.id if target.record is not None else target.cfg.hash()
     return f"{kind}-{ref}"
+
+
+def token_rows(target: Target, x: torch.Tensor) -> list[list[str]] | None:
+    """The token names of each row of `x` (B, T) on a token task with named tokens, else None."""
+    names = target.dataset.spec.token_names
+    if target.dataset.spec.kind != "tokens" or names is None:
+        return None
+    return [[names[int(t)] for t in row] for row in x]
 
 
 def device_for(name: str) -> str:
@@ -183,6 +195,6 @@ class Output:
         summary.figures = self.figures
         summary.run_ids = [r.id for r in self.runs.values()]
         summary.write_tables(self.dir)
-        (self.dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=1, default=str))
+        (self.dir / "summary.json").write_text(dumps(summary.to_json(), indent=1, default=str))
         self.store.finish_study(self.study.id, summary.to_json())
         return Inspection(summary, self.study.id, self.dir)

@@ -87,8 +87,3 @@ def list_models() -> list[ModelInfo]:
         for info, _ in registry._MODELS.values():
             found.setdefault(info.name, info)
     return [found[n] for n in sorted(found)]
-
-
-def model_options(name: str) -> tuple[str, ...]:
-    """The option names of built-in model `name` (empty if it is not one)."""
-    return next((m.options for m in CATALOG if m.name == name), ())

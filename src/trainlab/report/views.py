@@ -112,9 +112,10 @@ class Environment:
 
 
 def fmt(value: Any) -> str:
-    """A number for a table: 4 significant digits, whole numbers up to 1e9 in full."""
+    """A number for a table: 4 significant digits, whole numbers up to 1e9 in full; none (a
+    non-finite number is stored as null) as "—"."""
     if value is None:
-        return ""
+        return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):

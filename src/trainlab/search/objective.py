@@ -18,7 +18,7 @@ from trainlab.config import RunConfig
 from trainlab.search.space import SearchSpace
 from trainlab.search.storage import worker_tag
 from trainlab.track.store import RunRecord, Store
-from trainlab.train.experiment import run
+from trainlab.train.experiment import failed_run, run
 from trainlab.train.loop import Callback, StopTraining
 
 EPOCH_METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
@@ -102,9 +102,9 @@ class Objective:
             trial.set_user_attr("interrupted", True)  # re-queued when the search resumes
             raise
         except Exception as exc:
-            failed = self.store.find_run(cfg.hash(), ("failed",))
+            failed = failed_run(exc)  # this trial's run, not another worker's failed twin
             error = str(exc).splitlines()[0] if str(exc) else repr(exc)
-            self.fail(trial, failed.id if failed and not reporter.linked else None, error)
+            self.fail(trial, failed if not reporter.linked else None, error)
             raise
         record, history = result.record, result.history
         assert record is not None

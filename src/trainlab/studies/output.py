@@ -23,6 +23,7 @@ from trainlab.studies.looks import history, next_look, signature, spent
 from trainlab.studies.outcomes import count_text, counts, failure_table, unique
 from trainlab.studies.stats import ALPHA
 from trainlab.track.store import Store
+from trainlab.track.strictjson import dumps
 from trainlab.track.summary import Figure, Summary, Table
 
 PROMOTED = ("selection_metric", "reference", "correction", "look", "alpha_look", "variants",
@@ -175,7 +176,7 @@ class StudyOutput:
         if self.this_look is not None:
             summary.data["looks"] = history(self.looks, self.this_look)
         summary.write_tables(self.dir)
-        text = json.dumps(summary.to_json(), indent=1, default=str)
+        text = dumps(summary.to_json(), indent=1, default=str)
         (self.dir / "summary.json").write_text(text)
         self.store.finish_study(self.id, summary.to_json())
         seconds = time.perf_counter() - self.started

@@ -18,6 +18,7 @@ import numpy as np
 from trainlab.config import flatten
 from trainlab.errors import MissingExtraError, StoreError
 from trainlab.track.store import RunRecord, Store
+from trainlab.track.strictjson import dumps
 
 TB_FOLDER = "tensorboard"  # default output: <store>/tensorboard/<run name>-<run id>/
 EXPERIMENT = "trainlab"  # default MLflow experiment
@@ -58,9 +59,7 @@ def hparams(run: RunRecord) -> dict[str, str | int | float | bool]:
     as JSON text (both TensorBoard and MLflow take only scalars)."""
     flat = flatten(run.config.model_dump(mode="json"))
     flat["seed"] = run.seed
-    return {
-        k: v if isinstance(v, (str, int, float, bool)) else json.dumps(v) for k, v in flat.items()
-    }
+    return {k: v if isinstance(v, (str, int, float, bool)) else dumps(v) for k, v in flat.items()}
 
 
 def final_metrics(run: RunRecord) -> dict[str, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -27,6 +28,7 @@ from trainlab.errors import ConfigError, StoreError
 from trainlab.track.configs import CONFIG_VERSION, load_stored
 from trainlab.track.liveness import STALE_SECONDS, dead_runs, pid_start
 from trainlab.track.liveness import process_alive as process_alive  # search/storage uses it
+from trainlab.track.strictjson import dumps, repair
 
 STATUSES = ("running", "finished", "failed", "diverged", "interrupted", "pruned")
 DEFAULT_ROOT = "trainlab-runs"
@@ -50,9 +52,37 @@ CREATE TABLE IF NOT EXISTS study_runs (
   variant TEXT NOT NULL, PRIMARY KEY (study_id, run_id));
 """
 
-# Forward migrations: MIGRATIONS[k] takes a store at `PRAGMA user_version` k to k + 1. A store
-# written before versioning reads as version 0 (the schema above); a new store runs them all.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+# The JSON columns, (table, key column(s), column): written strictly (track/strictjson.py).
+JSON_COLUMNS = (
+    ("runs", "id", "config"),
+    ("runs", "id", "env"),
+    ("runs", "id", "summary"),
+    ("epochs", "run_id, epoch", "metrics"),
+    ("studies", "id", "config"),
+    ("studies", "id", "summary"),
+)
+
+
+def repair_json(c: sqlite3.Connection) -> None:
+    """Rewrite JSON cells SQLite can't read (`NaN`, `Infinity` written by older versions) with
+    those numbers as null; valid cells are left as they are."""
+    for table, key, column in JSON_COLUMNS:
+        bad = c.execute(
+            f"SELECT {key}, {column} FROM {table} WHERE NOT json_valid({column})"
+        ).fetchall()
+        keys = " AND ".join(f"{k.strip()}=?" for k in key.split(","))
+        c.executemany(
+            f"UPDATE {table} SET {column}=? WHERE {keys}",
+            [(repair(row[-1]), *row[:-1]) for row in bad],
+        )
+
+
+# Forward migrations: MIGRATIONS[k] takes a store at `PRAGMA user_version` k to k + 1, each step
+# an SQL statement or a function of the connection, all in one transaction. A store written
+# before versioning reads as version 0 (the schema above); a new store runs them all. To change
+# the schema, append a step (and never edit a released one): SCHEMA_VERSION follows.
+Step = str | Callable[[sqlite3.Connection], None]
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     # 1: a run linked to a study keeps every variant label it serves (a config shared by two
     # variants), and each link says what the run is for there (tuning, final, search, confirm).
     (
@@ -76,6 +106,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created)",
         "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created)",
     ),
+    # 4: strict JSON: NaN / Infinity that older versions wrote into JSON columns become null.
+    (repair_json,),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ROLES = ("", "tuning", "final", "selection", "search", "confirm", "inspect")
@@ -210,8 +242,11 @@ class Store:
                     f" trainlab's {SCHEMA_VERSION}: upgrade trainlab to read it"
                 )
             for steps in MIGRATIONS[version:]:
-                for sql in steps:
-                    c.execute(sql)
+                for step in steps:
+                    if isinstance(step, str):
+                        c.execute(step)
+                    else:
+                        step(c)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _version(self) -> int:
@@ -262,7 +297,7 @@ class Store:
             cfg.seed,
             "running",
             now,
-            json.dumps(env),
+            dumps(env),
             socket.gethostname(),
             pid,
             pid_start(pid),
@@ -291,7 +326,7 @@ class Store:
                 raise StoreError(f"run {run_id} is no longer held by this process: {_TAKEN}")
             c.execute(
                 "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics) VALUES (?,?,?)",
-                (run_id, epoch, json.dumps(metrics)),
+                (run_id, epoch, dumps(metrics)),
             )
             c.execute("UPDATE runs SET heartbeat=? WHERE id=?", (time.time(), run_id))
 
@@ -324,7 +359,7 @@ class Store:
                 return False
             c.execute(
                 "UPDATE runs SET status=?, summary=?, error=?, ended=? WHERE id=?",
-                (status, json.dumps(summary), error, time.time(), run_id),
+                (status, dumps(summary), error, time.time(), run_id),
             )
         return True
 
@@ -344,7 +379,7 @@ class Store:
             c.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
             c.executemany(
                 "INSERT INTO epochs (run_id, epoch, metrics) VALUES (?,?,?)",
-                [(run_id, int(e["epoch"]), json.dumps(e)) for e in epochs],
+                [(run_id, int(e["epoch"]), dumps(e)) for e in epochs],
             )
         return True
 
@@ -437,7 +472,10 @@ class Store:
         rows = self._conn.execute(
             "SELECT metrics FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)
         ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        # Metrics are numbers: a null stored for a non-finite one (a diverged loss) reads as NaN.
+        return [
+            {k: math.nan if v is None else v for k, v in json.loads(r[0]).items()} for r in rows
+        ]
 
     def mark_dead_runs(self) -> int:
         """Mark `running` runs as `interrupted` when their process is gone (this host: pid and its
@@ -499,13 +537,13 @@ class Store:
                 sid = uuid.uuid4().hex[:10]
                 c.execute(
                     "INSERT INTO studies (id, name, kind, created, status, config) VALUES (?,?,?,?,?,?)",
-                    (sid, name, kind, time.time(), "running", json.dumps(config, default=str)),
+                    (sid, name, kind, time.time(), "running", dumps(config, default=str)),
                 )
             else:
                 sid = row[0]
                 c.execute(
                     "UPDATE studies SET status='running', config=? WHERE id=?",
-                    (json.dumps(config, default=str), sid),
+                    (dumps(config, default=str), sid),
                 )
         self.study_dir(sid).mkdir(parents=True, exist_ok=True)
         return self.get_study(sid)
@@ -528,7 +566,7 @@ class Store:
         with self.transaction() as c:
             c.execute(
                 "UPDATE studies SET status=?, summary=? WHERE id=?",
-                (status, json.dumps(summary, default=str), study_id),
+                (status, dumps(summary, default=str), study_id),
             )
 
     def get_study(self, ref: str) -> StudyRecord:
@@ -594,6 +632,21 @@ _CONFIG_FIELDS = tuple(
     k for k in flatten(RunConfig().model_dump(mode="json")) if k not in ("name", "seed")
 )
 _FREE = ("data.options.", "model.options.", "schedule.options.")  # free-form option dicts
+
+
+def needs_upgrade(root: str | Path) -> bool:
+    """True if the store at `root` was written by an older schema and this process may upgrade
+    it (a reader such as the dashboard opens `Store(root)` once first: it migrates)."""
+    db = Path(root) / "trainlab.db"
+    if not db.exists() or not os.access(root, os.W_OK):
+        return False
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
 
 
 def _matches(run: RunRecord, key: str, want: Any) -> bool:

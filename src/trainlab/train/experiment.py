@@ -32,6 +32,8 @@ from trainlab.track.store import RunRecord, Store
 from trainlab.train.loop import MODEL_FILE, RESUME_FILE, Callback, History, fit
 from trainlab.train.seed import resolve_device, seed_everything, set_threads
 
+FAILED_RUN_ATTR = "trainlab_failed_run"  # set on an exception `run` raises after storing a run
+
 
 @dataclass
 class Result:
@@ -146,10 +148,13 @@ def run(
         with contextlib.suppress(StoreError):
             store.finish_run(record.id, "failed", {}, error, owned=True)
         if _disk_full(exc):
-            raise StoreError(
+            full = StoreError(
                 f"run {record.id}: no space left on the disk of store {str(store.root)!r};"
                 " free space and rerun"
-            ) from exc
+            )
+            setattr(full, FAILED_RUN_ATTR, record.id)
+            raise full from exc
+        setattr(exc, FAILED_RUN_ATTR, record.id)
         raise
     summary = {**history.summary, "reason": history.reason} if history.reason else history.summary
     if not store.finish_run(record.id, history.status, summary, owned=True):
@@ -158,6 +163,14 @@ def run(
     if history.status == "finished" and resume_file.exists():
         resume_file.unlink()  # the run is complete; model.pt is what later tools load
     return Result(history, store.get_run(record.id), model, dataset)
+
+
+def failed_run(exc: BaseException) -> str | None:
+    """The id of the stored run that `run` marked failed when it raised `exc` (None: it raised
+    before a run was stored). Callers link exactly this run, never a twin of the same hash
+    another process failed meanwhile."""
+    run_id = getattr(exc, FAILED_RUN_ATTR, None)
+    return run_id if isinstance(run_id, str) else None
 
 
 def load_model(record: RunRecord, device: str = "cpu", model: nn.Module | None = None) -> nn.Module:

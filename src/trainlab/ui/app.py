@@ -20,12 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSON
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainlab.errors import TrainlabError
+from trainlab.track.strictjson import dumps
 from trainlab.ui import groups, records
 from trainlab.ui.queries import Reader, columns_param
 
@@ -44,6 +46,13 @@ HEADERS = [
 ]
 LOOPBACK = ("127.0.0.1", "localhost")
 REPORT_TIMEOUT_S = 600
+
+
+class JSONResponse(_StarletteJSON):
+    """Strict JSON: a NaN or infinity anywhere in the answer is null, never a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def plotly_js() -> Path | None:

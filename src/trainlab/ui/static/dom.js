@@ -71,7 +71,7 @@ TL.every = function (ms, fn) {
 TL.table = function (columns, rows, numeric) {
   const head = TL.el("tr", {}, columns.map((c, i) => TL.el("th", { class: numeric && numeric[i] ? "num" : "" }, c)));
   const body = rows.map((r) => TL.el("tr", {}, r.map((v, i) =>
-    TL.el("td", { class: typeof v === "number" ? "num" : "" }, v instanceof Node ? v : TL.fmt(v)))));
+    TL.el("td", { class: typeof v === "number" ? "num" : "" }, v instanceof Node ? v : v === null ? "—" : TL.fmt(v)))));
   const table = TL.el("table", { class: columns.length <= 2 ? "kv" : "" }, TL.el("thead", {}, head), TL.el("tbody", {}, body));
   return TL.el("div", { class: "scroll" }, table);
 };
