@@ -53,11 +53,12 @@ def test_grid_json_and_rerun_reuses(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, *args)
     assert code == 0
     first = json.loads(out)
-    assert first["kind"] == "grid" and first["counts"]["finished"] == 4
+    assert first["kind"] == "grid" and first["counts"]["finished"] == 6  # 4 final, 2 selection
     assert Store().get_study(first["study_id"]).status == "finished"
     code, out, _ = cli(capsys, *args)
     again = json.loads(out)
-    assert again["study_id"] == first["study_id"] and again["counts"]["reused"] == 4
+    assert again["study_id"] == first["study_id"] and again["counts"]["reused"] == 6
+    assert again["look"] == first["look"] == 1  # the same runs again: the same look
     for key in ("selection_metric", "reference", "correction", "variants", "comparisons"):
         assert first[key] == first["data"]["comparison"][key]
     assert first["correction"] == "holm" and first["reference"] == "optim.name=sgd"
@@ -65,7 +66,7 @@ def test_grid_json_and_rerun_reuses(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"diff", "diff_ci", "p", "p_adj", "test", "verdict"} <= set(c)
     assert {(v["n"], v["n_finished"]) for v in first["variants"]} == {(2, 2)}
     code, out, err = cli(capsys, *args[:-1])  # the readable view: results on stdout
-    assert code == 0 and "Grid: test accuracy per variant" in out and "4 reused" in out
+    assert code == 0 and "Grid: test accuracy per variant" in out and "6 reused" in out
     assert "Answers (corrected):" in out and "Grid: test accuracy" not in err
 
 
@@ -90,7 +91,7 @@ def test_a_study_where_no_run_finished_exits_3_with_the_first_error(
 ) -> None:
     (tmp_path / "net.py").write_text(FAILS_IN_TRAINING)
     args = ["study", "grid", *TINY, f"model.name={tmp_path / 'net.py'}:Net",
-            "--vary", "optim.lr=0.1,0.01", "--seeds", "1", "--workers", "1"]  # fmt: skip
+            "--vary", "optim.lr=0.1,0.01", "--seeds", "1", "--selection-seeds", "0", "--workers", "1"]  # fmt: skip
     code, out, err = cli(capsys, *args, "--json")
     assert code == 3 and json.loads(out)["counts"]["failed"] == 2  # the record is still printed
     assert (
@@ -134,7 +135,7 @@ def test_regularization_takes_a_base_config_and_overrides(
 def test_record_puts_a_flight_record_in_every_run_trained_by_workers(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    args = ["study", "grid", *TINY, "--vary", "optim.name=sgd,adam", "--seeds", "1"]
+    args = ["study", "grid", *TINY, "--vary", "optim.name=sgd,adam", "--seeds", "1", "--selection-seeds", "0"]  # fmt: skip
     code, out, err = cli(capsys, *args, "--workers", "2", "--record", "1", "--json")
     assert code == 0, err
     runs = [r for _, r in Store().study_runs(json.loads(out)["study_id"])]
@@ -147,7 +148,8 @@ def test_record_puts_a_flight_record_in_every_run_trained_by_workers(
 def test_ctrl_c_prints_one_resume_line_and_exits_130(tmp_path: Path) -> None:
     root = tmp_path / "store"
     args = [sys.executable, "-m", "trainlab", "study", "grid", *TINY[:3], "train.epochs=100000",
-            "--vary", "optim.name=sgd,adam", "--seeds", "1", "--workers", "1", "--store", str(root)]  # fmt: skip
+            "--vary", "optim.name=sgd,adam", "--seeds", "1", "--selection-seeds", "0", "--workers", "1",
+            "--store", str(root)]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not _a_run_is_training(root):
@@ -155,7 +157,8 @@ def test_ctrl_c_prints_one_resume_line_and_exits_130(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and out == ""
-    *counts, last = err.strip().splitlines()  # stderr is no terminal: run counts come first
+    lines = [line for line in err.strip().splitlines() if not line.startswith("trainlab: ")]
+    *counts, last = lines  # stderr is no terminal: run counts come first (after the notes)
     assert all(re.fullmatch(r"grid grid-\S+: \d+/2 runs", line) for line in counts), counts
     assert "Traceback" not in err
     assert (

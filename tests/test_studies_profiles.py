@@ -67,24 +67,39 @@ def test_median_time_counts_runs_that_did_not_reach_as_infinite() -> None:
 def test_detectable_words_never_exceed_the_metric_range() -> None:
     assert detectable_words([1.192], 3, 1.0) == "no difference detectable at n=3"
     assert detectable_words([None], 3, 1.0) == "no difference detectable at n=3"
-    assert detectable_words([0.012, 0.004], 3, 1.0) == "detectable at n=3: ±0.012"
-    assert detectable_words([1.5], 5, None) == "detectable at n=5: ±1.500"  # unbounded metric
+    assert (
+        detectable_words([0.012, 0.004], 3, 1.0) == "detectable at n=3: ±0.012, on the estimated SD"
+    )
+    assert detectable_words([1.5], 5, None) == "detectable at n=5: ±1.500, on the estimated SD"
 
 
 def _answer(ref: dict[int, float], var: dict[int, float]) -> str:
-    arms = [Arm("f", "ref", 3, {"test_acc": ref, "val_acc": ref}),
-            Arm("f", "var", 3, {"test_acc": var, "val_acc": var})]  # fmt: skip
+    n = len(ref)
+    arms = [Arm("f", "ref", n, {"test_acc": ref, "val_acc": ref}),
+            Arm("f", "var", n, {"test_acc": var, "val_acc": var})]  # fmt: skip
     comp = judge(arms, {"f": "ref"}, [Metric("test_acc")])
     assert comp["ranges"] == {"test_acc": 1.0}
-    return answers(comp)[1]
+    return answers(comp)[0]
 
 
 def test_within_noise_says_what_n_detects_only_inside_the_range() -> None:
-    noisy = _answer({0: 0.5, 1: 0.9, 2: 0.1}, {0: 0.52, 1: 0.1, 2: 0.9})
-    assert noisy.endswith("within noise: var (no difference detectable at n=3).")
-    # paired diffs 0.001, 0.002, -0.002: se 0.0012, df 2 -> (4.303 + 1.061) x se = 0.0064
-    quiet = _answer({0: 0.80, 1: 0.81, 2: 0.82}, {0: 0.801, 1: 0.812, 2: 0.818})
-    assert quiet.endswith("within noise: var (detectable at n=3: ±0.006).")
+    wild = [0.5, 0.9, 0.1, 0.6, 0.3, 0.8, 0.2, 0.7]
+    noisy = _answer(dict(enumerate(wild)), dict(enumerate(reversed(wild))))
+    assert re.search(
+        r"within noise: var \(detectable at n=8: ±0\.[5-9]\d+, on the estimated SD\)", noisy
+    )
+    ref = [0.80, 0.81, 0.82, 0.80, 0.81, 0.82, 0.80, 0.81]
+    diffs = [0.001, 0.002, -0.002, 0.0, 0.001, -0.001, 0.002, -0.001]
+    quiet = _answer(
+        dict(enumerate(ref)), {i: r + d for i, (r, d) in enumerate(zip(ref, diffs, strict=True))}
+    )
+    found = re.search(
+        r"within noise: var \(detectable at n=8: ±(0\.\d+), on the estimated SD\)\.$", quiet
+    )
+    assert found and 0.001 < float(found.group(1)) < 0.01, quiet
+    # and the three seeds of a quick budget cannot pass Holm at all: said, not "within noise"
+    three = _answer({0: 0.80, 1: 0.81, 2: 0.82}, {0: 0.801, 1: 0.812, 2: 0.818})
+    assert three.endswith("no verdict possible at n=3 (smallest attainable p 0.25): var.")
 
 
 def test_regularization_on_two_workloads_profiles_the_methods(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Studies sound by construction: bracketed tuning, failures counted in n, silent equivalences."""
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,7 +45,9 @@ def test_a_best_at_edge_grid_is_extended_and_the_extension_is_shown() -> None:
 
 def _outcome(variant: str, seed: int, status: str, acc: float | None) -> Outcome:
     cfg = RunConfig.model_validate(TINY).with_overrides({"seed": seed, "name": variant})
-    run: Any = None if acc is None else SimpleNamespace(seed=seed, summary={"test_acc": acc})
+    run: Any = None
+    if acc is not None:
+        run = SimpleNamespace(seed=seed, summary={"test_acc": acc}, dir=Path("/nonexistent"))
     return Outcome(Job(variant, cfg, role="final"), status, run)
 
 
@@ -53,6 +56,7 @@ def test_a_diverged_seed_is_counted_in_n() -> None:
             _outcome("a", 2, "finished", 0.8)]  # fmt: skip
     (arm,) = arms(outs, "f", ["a"], ["test_acc"])
     assert arm.n == 3 and arm.values["test_acc"] == {0: 0.7, 2: 0.8}
+    assert arm.planned("test_acc") == {0: 0.7, 1: None, 2: 0.8}  # the diverged seed is entered
 
 
 def test_adamw_without_weight_decay_is_the_same_configuration_as_adam() -> None:
@@ -89,4 +93,8 @@ def test_quasirandom_ruleset_gives_every_optimizer_the_same_trial_count_on_tunin
     assert {link.run.seed for link in links} == {1000} and len(links) == 4
     assert {link.run.config.optim.weight_decay > 0 for link in links} == {True}
     (c,) = result.summary.data["comparison"]["comparisons"]
-    assert c["variant"] == "sgd" and c["reference"] == "adam" and c["test"].startswith("paired t")
+    assert (
+        c["variant"] == "sgd"
+        and c["reference"] == "adam"
+        and c["test"].startswith("exact sign-flip (4 flips)")
+    )
