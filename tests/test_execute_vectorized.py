@@ -12,10 +12,10 @@ import torch
 
 from trainlab.config import RunConfig
 from trainlab.execute import ExecSettings, Job, execute
-from trainlab.execute.stacked import Unsupported, stack_modules
-from trainlab.execute.vectorized import Stack
 from trainlab.track.store import Store
 from trainlab.train.experiment import prepare
+from trainlab.train.stacked import Stack
+from trainlab.train.stacking import Unsupported, stack_modules
 
 BASE = {
     "data": {"name": "digits"},
