@@ -65,12 +65,14 @@ def train_group(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer
             )
     except KeyboardInterrupt:
         for rec in records:
-            store.finish_run(rec.id, "interrupted", {}, "interrupted by the user or a signal")
+            store.finish_run(
+                rec.id, "interrupted", {}, "interrupted by the user or a signal", owned=True
+            )
         raise
     except Exception as exc:  # a failed group never stops the study; its runs are `failed`
         error = one_line(exc)
         for rec, job in zip(records, jobs, strict=True):
-            store.finish_run(rec.id, "failed", {}, error)
+            store.finish_run(rec.id, "failed", {}, error, owned=True)  # not a run taken over
             store.link(study_id, rec.id, job.variant, role=job.role)
         return [{"run_id": r.id, "status": "failed", "error": error, "note": note} for r in records]
     answers: list[Answer] = []
