@@ -62,12 +62,23 @@ def test_deterministic_flag_sets_torch_and_cudnn(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_mixed_precision_trains_and_fp16_uses_a_scaler(precision: str) -> None:
-    cfg = load_config(None, [*CFG, f"train.precision={precision}"])
+def test_mixed_precision_trains_and_fp16_uses_a_scaler(precision: str, tmp_path: Path) -> None:
+    cfg = load_config(None, [*CFG, f"train.precision={precision}", "train.checkpoint=every_epoch"])
     result = trainlab.run(cfg)
     assert result.history.status == "finished"
     assert 0.5 < result.summary["test_acc"] <= 1.0
     assert all(p.dtype == torch.float32 for p in result.model.parameters())  # master weights
+    fit(
+        result.model,
+        result.dataset,
+        cfg.with_overrides(["train.epochs=1"]),
+        checkpoint_dir=tmp_path,
+    )
+    scaler = torch.load(tmp_path / RESUME_FILE, weights_only=True)["scaler"]
+    if precision == "fp16":  # the scaler's state: its scale, grown or backed off as it steps
+        assert scaler["scale"] > 0 and scaler["_growth_tracker"] >= 0
+    else:
+        assert scaler == {}  # bf16 has fp32's exponent range: no scaler
 
 
 def test_bad_precision_names_the_choices() -> None:

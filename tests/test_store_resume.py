@@ -33,7 +33,7 @@ CKPT = {
     "regularize": {"dropout": 0.1},  # the global RNG matters: a resume must restore it
     "train": {"epochs": 4, "batch_size": 10, "checkpoint": "every_epoch", "threads": 1},
 }
-TIMINGS = ("seconds", "train_seconds")
+TIMINGS = ("seconds", "train_seconds", "epoch_seconds")
 
 
 def ckpt_config(**over: Any) -> RunConfig:

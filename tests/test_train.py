@@ -7,8 +7,9 @@ from torch import nn
 
 from trainlab.config import OPTIMIZERS, SCHEDULES, RunConfig
 from trainlab.data.spec import Dataset
+from trainlab.search.objective import restores_best, scored_epoch
 from trainlab.train.loop import MODEL_FILE, RESUME_FILE, Callback, StopTraining, fit
-from trainlab.train.metrics import expected_calibration_error, reliability_bins
+from trainlab.train.metrics import evaluate, expected_calibration_error, reliability_bins
 from trainlab.train.optim import build_optimizer, build_schedule
 
 from conftest import BoringModel, make_blobs
@@ -130,6 +131,29 @@ def test_early_stopping_keeps_best_weights(blobs: Dataset) -> None:
     hist = fit(BoringModel(), blobs, cfg(**{"train.epochs": 60, "train.early_stopping": 2}))
     assert len(hist.epochs) < 60 and "early stop" in hist.reason
     assert hist.summary["val_acc"] <= hist.summary["best_val_acc"]
+
+
+def test_early_stopping_summary_gives_the_val_metrics_of_the_weights_it_tested(
+    blobs: Dataset,
+) -> None:
+    c = cfg(**{"train.epochs": 60, "train.early_stopping": 2, "optim.lr": 0.5})
+    torch.manual_seed(0)
+    model = BoringModel()
+    hist = fit(model, blobs, c)
+    s, last = hist.summary, hist.epochs[-1]
+    assert last["val_acc"] < s["best_val_acc"] == 1.0  # the last epoch is not the one kept
+    val = evaluate(model, blobs.x_val, blobs.y_val, c.train.eval_batch_size)  # the tested weights
+    assert (s["val_acc"], s["val_loss"]) == (val.acc, val.loss) == (1.0, s["val_loss"])
+    assert s["tested_epoch"] == s["best_epoch"] < last["epoch"]
+    kept = scored_epoch(hist.epochs, restores_best(c, hist.status))  # what a search scores
+    assert (kept["val_acc"], kept["val_loss"]) == (s["val_acc"], s["val_loss"])
+
+
+def test_summary_train_seconds_leave_validation_out(blobs: Dataset) -> None:
+    hist = fit(BoringModel(), blobs, cfg())
+    s, epochs = hist.summary, hist.epochs
+    assert s["train_seconds"] == sum(e["train_seconds"] for e in epochs)
+    assert s["epoch_seconds"] == sum(e["seconds"] for e in epochs) > s["train_seconds"]
 
 
 def test_l1_and_l2_shrink_weights(blobs: Dataset) -> None:

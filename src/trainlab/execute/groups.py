@@ -1,5 +1,6 @@
 """Which jobs train together: the seeds of one config become one vectorized unit when the model
-and the config allow it (`why_alone` says why not); every other job is a unit of its own."""
+and the config allow it (`why_alone` says why not); every other job is a unit of its own.
+Precision bf16 and `train.compile` apply to a stack as to a lone run (train/step.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def why_alone(job: Job) -> str:
         return "the plateau schedule follows each seed's own val_loss"
     if cfg.train.checkpoint == "every_epoch":
         return "per-epoch resume checkpoints are written by lone runs"
+    if cfg.train.precision == "fp16":
+        return "fp16's grad scaler would skip every seed's step when one seed overflows"
+    if cfg.train.channels_last:
+        return "train.channels_last is applied to lone runs only (the stack regroups channels)"
     return ""
 
 

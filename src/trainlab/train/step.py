@@ -1,0 +1,139 @@
+"""One training step and one epoch of them, shared by `fit` (one model) and `stacked.Stack` (the
+seeds of one config as one model): precision, compile, layout, penalties, clipping, schedules,
+the running train metrics and the epoch's row, so a feature added here reaches both.
+
+A lone model's batch is (B, ...) with labels (B,) and a scalar loss; a stack's is (k, B, ...)
+with labels (k, B) and a loss per member (k,). The batch axis is the labels' last one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from trainlab.config import RunConfig
+from trainlab.train.callbacks import Callback
+from trainlab.train.optim import build_optimizer, build_schedule
+from trainlab.train.precision import mixed_precision
+from trainlab.train.regularize import penalizes, penalty_term
+
+# (logits, labels) -> (the loss to report: scalar or per member, the loss to backpropagate)
+LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+ClipFn = Callable[[Sequence[torch.Tensor], float], object]
+
+
+class Step:
+    """What one optimizer step does, decided once from the config, so the hot loop does no work
+    that does nothing: no autocast or grad scaler in fp32, no penalty or per-batch scheduler call
+    that is a no-op. `count` is the number of optimizer steps taken."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: RunConfig,
+        steps_per_epoch: int,
+        loss: LossFn,
+        penalized: list[nn.Parameter],
+        clip: ClipFn = nn.utils.clip_grad_norm_,
+        layout: torch.memory_format | None = None,
+    ) -> None:
+        t, device = cfg.train, next(model.parameters()).device
+        self.model, self.loss, self.layout, self.count = model, loss, layout, 0
+        self.forward = torch.compile(model) if t.compile else model  # shares `model`'s parameters
+        self.params = list(model.parameters())
+        self.autocast, self.scaler = mixed_precision(t.precision, device)
+        self.opt = build_optimizer(self.params, cfg.optim)
+        self.sched = build_schedule(self.opt, cfg.schedule, t.epochs, steps_per_epoch)
+        self.reg, self.penalized = cfg.regularize, penalized
+        self.amp, self.scaled = t.precision != "fp32", self.scaler.is_enabled()
+        self.penalizes = penalizes(penalized, cfg.regularize)
+        self.per_batch = self.sched.per_batch and self.sched.scheduler is not None
+        self.clip, self.max_norm = clip, cfg.regularize.grad_clip
+
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch; its reported loss and its logits (not detached)."""
+        if self.layout is not None:
+            xb = xb.contiguous(memory_format=self.layout)
+        if self.amp:
+            with self.autocast():
+                logits = self.forward(xb)
+                loss, total = self.loss(logits.float(), yb)
+        else:
+            logits = self.forward(xb)
+            loss, total = self.loss(logits, yb)
+        if self.penalizes:
+            total = total + penalty_term(self.penalized, self.reg)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaled:
+            self.scaler.scale(total).backward()
+            if self.max_norm is not None:
+                self.scaler.unscale_(self.opt)  # clip the true gradients, not the scaled ones
+                self.clip(self.params, self.max_norm)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            total.backward()
+            if self.max_norm is not None:
+                self.clip(self.params, self.max_norm)
+            self.opt.step()
+        if self.per_batch:
+            self.sched.step_batch()
+        self.count += 1
+        return loss, logits
+
+    def end_epoch(self, val_loss: float) -> float:
+        """The learning rate the epoch trained with; then the per-epoch schedule steps."""
+        lr = float(self.opt.param_groups[0]["lr"])
+        self.sched.step_epoch(val_loss)
+        return lr
+
+
+def train_epoch(
+    step: Step,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    batch_size: int,
+    callbacks: Sequence[Callback] = (),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step through one epoch of shuffled (xs, ys); the summed loss (mean loss x batch size) and
+    the count of correct predictions, per member for a stack, as device tensors (no host sync:
+    only a grad scaler, fp16's, reads a flag back at each of its steps)."""
+    axis = ys.ndim - 1
+    n = ys.shape[axis]
+    loss_sum = torch.zeros(ys.shape[:axis], device=ys.device)
+    correct = torch.zeros(ys.shape[:axis], device=ys.device, dtype=torch.long)
+    for i in range(0, n, batch_size):
+        b = min(batch_size, n - i)
+        xb, yb = xs.narrow(axis, i, b), ys.narrow(axis, i, b)
+        loss, logits = step(xb, yb)
+        loss_sum += loss.detach() * b
+        correct += (logits.detach().argmax(-1) == yb).sum(axis)
+        for cb in callbacks:
+            cb.on_step(step.count, step.model, loss)
+    return loss_sum, correct
+
+
+def epoch_row(
+    epoch: int,
+    step: int,
+    train: tuple[float, float],
+    val: tuple[float, float],
+    lr: float,
+    seconds: float,
+    train_seconds: float,
+) -> dict[str, float]:
+    """One epoch's metrics as stored: train and val (loss, acc), the lr it trained with, its wall
+    seconds (training + validation) and `train_seconds` (the training part alone)."""
+    return {
+        "epoch": epoch,
+        "step": step,
+        "train_loss": train[0],
+        "train_acc": train[1],
+        "val_loss": val[0],
+        "val_acc": val[1],
+        "lr": lr,
+        "seconds": seconds,
+        "train_seconds": train_seconds,
+    }
