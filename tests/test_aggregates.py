@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from trainlab.config import RunConfig
 from trainlab.plots.comparisons import plot_aggregates
 from trainlab.report.builder import write_report
-from trainlab.studies import run_regularization
+from trainlab.studies import run_baselines, run_regularization
 from trainlab.studies.aggregates import (
     RESAMPLES,
     add_aggregates,
@@ -27,6 +27,7 @@ from trainlab.studies.aggregates import (
     resample,
     rng_for,
 )
+from trainlab.studies.baselines import BaselineBudget
 from trainlab.studies.output import StudyOutput
 from trainlab.studies.regularization import RegBudget
 from trainlab.track.store import Store
@@ -162,3 +163,17 @@ def test_regularization_on_two_workloads_reports_aggregates_everywhere(tmp_path:
     page = TestClient(app, base_url="http://testserver").get(f"/api/study/{result.study_id}").json()
     assert title in [t["title"] for t in page["summary"]["tables"]]
     assert "aggregates.png" in [f["file"] for f in page["summary"]["figures"]]
+
+
+def test_baselines_on_two_datasets_aggregate_the_models_on_both_against_the_mlp() -> None:
+    result = run_baselines(BaselineBudget(seeds=2, epochs=1), datasets=("mnist1d", "digits"),
+                           workers=1, progress=False)  # fmt: skip
+    fam = result.summary.data["aggregates"]["families"]["Baselines"]
+    assert fam["reference"] == "mlp" and list(fam["variants"]) == ["logreg", "mlp", "cnn"]
+    assert fam["left_out"] == {"gru": "not run on digits"}
+    test = result.summary.data["test_acc"]
+    cnn = {w: test[f"{w}/cnn"] for w in ("mnist1d", "digits")}
+    mlp = {w: test[f"{w}/mlp"] for w in ("mnist1d", "digits")}
+    assert fam["variants"]["cnn"]["p_improvement"] == pytest.approx(improvement(cnn, mlp))
+    table = next(t for t in result.summary.tables if t.title.startswith("Baselines: IQM"))
+    assert table.note.endswith("left out: gru (not run on digits)")

@@ -161,6 +161,7 @@ def add_aggregates(
         "metric": metric, "workloads": workloads, "resamples": resamples, "seed": SEED,
         "confidence": LEVEL, "interval": "percentile",
         "statistic": "interquartile mean over every (workload, seed) score, fractional weights at the quartiles",
+        "scores": "raw, not normalized per workload",
         "improvement": "mean over workloads of P(x > y) + 0.5 P(x = y) over pairs of seeds",
         "bootstrap": "stratified: seeds resampled with replacement within each workload, independently per workload and per variant",
         "families": {t: {"reference": refs[t], "variants": rs, "left_out": left.get(t, {})}
@@ -200,7 +201,8 @@ def _table(
             f"the reference (Mann-Whitney U / nm; blank for the reference itself); {LEVEL:.0%} percentile intervals from {resamples} "
             "stratified-bootstrap resamples (seeds drawn with replacement within each workload, "
             f"independently per workload and per variant; RNG seeded ({SEED}) with the variant's "
-            "name, so the report is reproducible), as rliable (Agarwal et al. 2021); descriptive, "
+            "name, so the report is reproducible), as rliable (Agarwal et al. 2021); scores are raw, "
+            "not normalized per workload, so the IQM pools workloads of different difficulty; descriptive, "
             "no multiplicity correction: the verdicts are per workload")  # fmt: skip
     if left:
         note += "; left out: " + "; ".join(f"{v} ({why})" for v, why in left.items())
