@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from trainlab.config import RunConfig
 from trainlab.plots.comparisons import plot_aggregates
 from trainlab.report.builder import write_report
-from trainlab.studies import run_baselines, run_regularization
+from trainlab.studies import run_baselines, run_optimizers, run_regularization
 from trainlab.studies.aggregates import (
     RESAMPLES,
     add_aggregates,
@@ -28,6 +28,7 @@ from trainlab.studies.aggregates import (
     rng_for,
 )
 from trainlab.studies.baselines import BaselineBudget
+from trainlab.studies.optimizers import OptimBudget
 from trainlab.studies.output import StudyOutput
 from trainlab.studies.regularization import RegBudget
 from trainlab.track.store import Store
@@ -177,3 +178,19 @@ def test_baselines_on_two_datasets_aggregate_the_models_on_both_against_the_mlp(
     assert fam["variants"]["cnn"]["p_improvement"] == pytest.approx(improvement(cnn, mlp))
     table = next(t for t in result.summary.tables if t.title.startswith("Baselines: IQM"))
     assert table.note.endswith("left out: gru (not run on digits)")
+
+
+def test_optimizers_on_two_workloads_aggregate_each_family_against_its_reference() -> None:
+    budget = OptimBudget(epochs=2, lrs=(0.01,), seeds=2, tuning_seeds=1, extend=0)
+    result = run_optimizers(budget, optimizers=("sgd", "adam"), schedules=(), workers=1,
+                            base=RunConfig.model_validate(SMALL), progress=False,
+                            data=("mnist1d", "digits"))  # fmt: skip
+    data = result.summary.data
+    fams = data["aggregates"]["families"]
+    assert list(fams) == ["Optimizers (constant schedule)"]
+    fam = fams["Optimizers (constant schedule)"]
+    assert fam["reference"] == "adam" and set(fam["variants"]) == {"sgd", "adam"}
+    sgd = {w: data[f"{w}/optimizers"]["test_acc"][f"{w}/sgd"] for w in ("mnist1d", "digits")}
+    adam = {w: data[f"{w}/optimizers"]["test_acc"][f"{w}/adam"] for w in ("mnist1d", "digits")}
+    assert fam["variants"]["sgd"]["p_improvement"] == pytest.approx(improvement(sgd, adam))
+    assert fam["variants"]["sgd"]["n"] == {"mnist1d": 2, "digits": 2}
