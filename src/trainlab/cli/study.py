@@ -69,7 +69,7 @@ DataOpt = Annotated[
     typer.Option(
         "--data",
         help="Comma-separated datasets, each a workload running the whole study, e.g. "
-        "mnist1d,digits; 2 or more add performance profiles (default: the base config's dataset)",
+        "mnist1d,digits; 2 or more add performance profiles and IQM aggregates (default: the base config's dataset)",
     ),
 ]
 SelectionOpt = Annotated[

@@ -1,5 +1,6 @@
 """Comparison figures from plain numbers: per-variant seed values with mean and CI, learning-rate
-tuning curves, reliability diagrams and performance profiles.
+tuning curves, reliability diagrams, performance profiles and rliable-style aggregates (IQM,
+probability of improvement).
 """
 
 from __future__ import annotations
@@ -210,5 +211,44 @@ def plot_profiles(
     axes[0].set_ylabel("share of workloads within τ of the best")
     fig.suptitle(
         f"{title}\nscore: the area under ρ from 1 to {tau_max:g}, scaled to [0, 1]", fontsize=10
+    )
+    return fig
+
+
+def plot_aggregates(
+    panels: Mapping[str, tuple[str, Mapping[str, Interval], Mapping[str, Interval]]],
+    metric: str,
+    title: str,
+    level: float = 0.95,
+) -> Figure:
+    """rliable-style aggregates, a row of two panels per family (its reference, then per variant
+    (point, low, high)): the IQM of `metric` with its interval, and P(variant > reference) with
+    its interval beside a dashed line at 0.5. Variants read top to bottom in the order given, in
+    the same rows on both panels; the reference's row on the right is labelled, not drawn."""
+    rows = [max(1, len(iqms)) for _, iqms, _ in panels.values()]
+    fig = new_figure(10.0, 0.9 + sum(1.1 + 0.34 * n for n in rows))
+    axes = fig.subplots(len(panels), 2, squeeze=False, gridspec_kw={"height_ratios": [n + 2 for n in rows]})  # fmt: skip
+    for (left, right), (name, (ref, iqms, probs)) in zip(axes, panels.items(), strict=True):
+        names = list(iqms)
+        for ax, values in ((left, iqms), (right, probs)):
+            for i, v in enumerate(names):
+                if v in values:
+                    point, low, high = values[v]
+                    ax.errorbar(point, len(names) - 1 - i, xerr=[[point - low], [high - point]],
+                                fmt="D", color=color(i), ms=5, capsize=3, lw=2)  # fmt: skip
+            ax.set_yticks(range(len(names)), list(reversed(names)))
+            ax.set_ylim(-0.7, len(names) - 0.3)
+            ax.grid(axis="y", alpha=0)
+        left.set_xlabel(f"interquartile mean of {metric}")
+        left.set_title(f"{name}: IQM")
+        right.axvline(0.5, color="gray", ls="--", lw=1)
+        right.set_xlim(-0.03, 1.03)  # a little room so a point at 0 or 1 shows whole
+        right.set_xlabel(f"P({metric} of the variant > {metric} of {ref})")
+        right.set_title(f"P(improvement over {ref})")
+        if ref in names:
+            right.text(0.52, len(names) - 1 - names.index(ref), "(reference)", va="center",
+                       fontsize=8, color="gray")  # fmt: skip
+    fig.suptitle(
+        f"{title}\nbars: {level:.0%} stratified-bootstrap percentile intervals", fontsize=10
     )
     return fig

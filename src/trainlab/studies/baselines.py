@@ -15,6 +15,7 @@ from trainlab.plots.comparisons import plot_dots
 from trainlab.plots.curves import plot_bands
 from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
+from trainlab.studies.aggregates import add_aggregates
 from trainlab.studies.budget import final_seeds, resolve_budget
 from trainlab.studies.grid import check_effect
 from trainlab.studies.output import fingerprint
@@ -150,6 +151,8 @@ def summarize(
     _figures(store, study, runs, test, datasets)
     _time_to_target(summary, study, store, outcomes, datasets, refs)
     summary.data.update({"test_acc": test, "paper": PAPER, "epochs": epochs})
+    if len(datasets) > 1:
+        add_aggregates(summary, study, [("Baselines", d, {v: xs for v, xs in test.items() if v.startswith(f"{d}/")}, refs[d]) for d in datasets])  # fmt: skip
     return study.finish(summary, outcomes)
 
 

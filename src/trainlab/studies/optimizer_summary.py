@@ -16,6 +16,7 @@ from trainlab.plots.curves import plot_bands
 from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
 from trainlab.studies import tuning as tn
+from trainlab.studies.aggregates import add_aggregates
 from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.stats import interval, stats_table
 from trainlab.studies.target import target_section
@@ -118,6 +119,7 @@ def summarize(
                  "squares: rates tried beyond the grid to bracket the best.")  # fmt: skip
     if len(workloads) > 1:
         add_profiles(summary, study, _profile_rows(fams, targets))
+        add_aggregates(summary, study, [(f.title.removeprefix(f"{f.workload}: "), f.workload, summary.data[f.key]["test_acc"], refs[f.key]) for f in fams])  # fmt: skip
     return study.finish(summary, [*tuning, *final])
 
 

@@ -18,6 +18,7 @@ from trainlab.plots.comparisons import plot_dots, plot_reliability, pool_bins
 from trainlab.plots.curves import plot_bands, plot_train_val
 from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
+from trainlab.studies.aggregates import add_aggregates
 from trainlab.studies.budget import final_seeds, resolve_budget, tuning_seeds
 from trainlab.studies.grid import check_effect, check_selection, expand, selection_scores
 from trainlab.studies.inherit import from_none, inherited
@@ -215,6 +216,7 @@ def _time_to_target(
     summary.data["time_to_target"] = targets
     if len(groups) > 1:
         add_profiles(summary, study, {"Regularization": workload_rows(targets, {w: w for w in groups})})  # fmt: skip
+        add_aggregates(summary, study, [("Regularization", w, {m: summary.data["test_acc"][m] for m in ms}, ms[0]) for w, ms in groups.items()])  # fmt: skip
 
 
 def _sentences(
