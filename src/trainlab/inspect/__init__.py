@@ -1,5 +1,5 @@
 """Model internals: probes (hooks as context managers), features, attention, Inception branches,
-residual flow, loss landscapes and the training flight recorder.
+residual flow, loss landscapes, the training flight recorder, attribution maps and weight spectra.
 
 Every tool takes a plain `nn.Module`; the `inspect_*` / `residual_study` functions run a whole
 inspection on a Target (`from_run`, `from_config` trained first, or `from_model` for a user's own
@@ -14,6 +14,15 @@ from trainlab.inspect.attention import (
     head_entropy,
     patch_attention,
     rollout,
+)
+from trainlab.inspect.attribution import (
+    Randomisation,
+    SeedAgreement,
+    attribute,
+    cascading_randomisation,
+    inspect_attribution,
+    seed_agreement,
+    seed_agreement_of_runs,
 )
 from trainlab.inspect.features import FeatureInfo, feature_info, feature_layers
 from trainlab.inspect.flow import inspect_residual, residual_study
@@ -46,6 +55,7 @@ from trainlab.inspect.residual import (
     residual_flow,
     restored,
 )
+from trainlab.inspect.spectrum import SpectrumTracker, inspect_spectrum, layer_spectra
 from trainlab.inspect.target import Inspection, Target, from_config, from_model, from_run
 
 __all__ = [
@@ -58,10 +68,15 @@ __all__ = [
     "LayerStats",
     "Probe",
     "ProbeWarning",
+    "Randomisation",
     "Recorder",
+    "SeedAgreement",
+    "SpectrumTracker",
     "Target",
     "attention_maps",
+    "attribute",
     "branch_outputs",
+    "cascading_randomisation",
     "chance_mass",
     "curvature",
     "decisive_mass",
@@ -79,11 +94,14 @@ __all__ = [
     "hook_count",
     "init_std",
     "inspect_attention",
+    "inspect_attribution",
     "inspect_features",
     "inspect_inception",
     "inspect_recorder",
     "inspect_residual",
+    "inspect_spectrum",
     "layer_grad_norms",
+    "layer_spectra",
     "lesion",
     "load_record",
     "loss_slice",
@@ -95,5 +113,7 @@ __all__ = [
     "restored",
     "rollout",
     "run_inspection",
+    "seed_agreement",
+    "seed_agreement_of_runs",
     "select_modules",
 ]
