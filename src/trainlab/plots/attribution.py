@@ -103,12 +103,12 @@ def plot_decisive_share(labels: Sequence[str], shares: Sequence[float], chance: 
     x = np.arange(len(labels))
     bars = ax.bar(x, shares, color=[color(i) for i in range(len(labels))], width=0.6)
     ax.bar_label(bars, fmt="%.2f", fontsize=8)
-    ax.axhline(chance, color="black", ls="--", lw=1, label=f"chance ({chance:.2f})")
+    ax.axhline(chance, color="black", ls="--", lw=1, label=f"chance, uniform maps ({chance:.2f})")
     ax.set_xticks(x, labels)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("share of |attribution| on decisive tokens")
     ax.legend(loc="upper right")
-    ax.set_title("Attribution on the decisive tokens vs chance (uniform maps)")
+    ax.set_title("Attribution on the decisive tokens vs chance")
     return fig
 
 
