@@ -21,7 +21,15 @@ from trainlab.track.store import Store
 
 BUDGETS = ("quick", "full")
 STUDIES = ("baselines", "optimizers", "regularization")
-INSPECTIONS = ("features", "attention", "inception", "residual", "recorder")
+INSPECTIONS = (
+    "features",
+    "attention",
+    "inception",
+    "residual",
+    "recorder",
+    "attribution",
+    "spectrum",
+)
 STEPS = (*STUDIES, "search", *INSPECTIONS)
 
 # The suite's search: the MNIST-1D paper's CNN, four hyperparameters, TPE with median pruning
@@ -157,6 +165,9 @@ TASKS: tuple[tuple[str, str | None], ...] = (
     ("attention", "seq_marker"),  # decisive tokens found by content, not place
     ("inception", None),
     ("features", None),
+    ("attribution", None),  # seq_pair: decisive tokens at fixed places
+    ("attribution", "seq_marker"),
+    ("spectrum", None),
     ("recorder", None),
 )
 

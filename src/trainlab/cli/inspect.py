@@ -1,4 +1,4 @@
-"""`trainlab inspect features|attention|inception|residual|recorder`: look inside a finished run
+"""`trainlab inspect features|attention|inception|residual|recorder|attribution|spectrum`: look inside a finished run
 (`--run ID`) or a config trained first; figures and numbers go to an inspection study.
 """
 
@@ -12,7 +12,8 @@ import typer
 from trainlab.cli.app import JsonOpt, StoreOpt, app, err, open_store, print_json, split_config
 
 inspect_app = typer.Typer(
-    help="Model internals: features, attention, Inception branches, residual flow, flight record.",
+    help="Model internals: features, attention, Inception branches, residual flow, flight record, "
+    "attribution, weight spectra.",
     no_args_is_help=True,
 )
 app.add_typer(inspect_app, name="inspect")
@@ -177,3 +178,46 @@ def recorder(
     """Flight-record figures of a run trained with `--record`, or train a config with the recorder."""
     short = _shortcuts(data, model, epochs, seed)
     _run("recorder", config, overrides, run, budget, short, store, as_json, every=every)
+
+
+@inspect_app.command("attribution")
+def attribution(
+    config: ConfigArg = None,
+    overrides: OverridesArg = None,
+    run: RunOpt = None,
+    data: DataOpt = None,
+    model: ModelOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(help="saliency | ig | gradcam, repeatable (default: every one that applies)"),
+    ] = None,
+    budget: BudgetOpt = "quick",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Saliency, Integrated Gradients, Grad-CAM maps; decisive-token share; randomisation test."""
+    from trainlab.inspect.attribution import check_methods
+
+    check_methods(method)  # one line before anything trains
+    short = _shortcuts(data, model, epochs, seed)
+    _run("attribution", config, overrides, run, budget, short, store, as_json, methods=method)
+
+
+@inspect_app.command("spectrum")
+def spectrum(
+    config: ConfigArg = None,
+    overrides: OverridesArg = None,
+    run: RunOpt = None,
+    data: DataOpt = None,
+    model: ModelOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = None,
+    budget: BudgetOpt = "quick",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Weight spectra: each layer's ESD and power-law alpha (per epoch when it trains here)."""
+    short = _shortcuts(data, model, epochs, seed)
+    _run("spectrum", config, overrides, run, budget, short, store, as_json)

@@ -1,7 +1,8 @@
 """Model internals: probes (hooks as context managers), features, attention, Inception branches,
-residual flow, loss landscapes and the training flight recorder.
+residual flow, loss landscapes, the training flight recorder, attribution maps and weight spectra.
 
-One module per inspection kind, named for it (features, attention, inception, residual, recorder),
+One module per inspection kind, named for it (features, attention, inception, residual, recorder,
+attribution, spectrum),
 holding its tools and its `inspect_*` function; probes.py, streaming.py, flow.py (residual blocks)
 and landscape.py hold what several share. Every tool takes a plain `nn.Module`; the `inspect_*` /
 `residual_study` functions run a whole inspection on a Target (`from_run`, `from_config` trained
@@ -18,6 +19,15 @@ from trainlab.inspect.attention import (
     inspect_attention,
     patch_attention,
     rollout,
+)
+from trainlab.inspect.attribution import (
+    Randomisation,
+    SeedAgreement,
+    attribute,
+    cascading_randomisation,
+    inspect_attribution,
+    seed_agreement,
+    seed_agreement_of_runs,
 )
 from trainlab.inspect.features import FeatureInfo, feature_info, feature_layers, inspect_features
 from trainlab.inspect.flow import (
@@ -49,6 +59,7 @@ from trainlab.inspect.probes import (
 from trainlab.inspect.recipes import default_config, run_inspection
 from trainlab.inspect.recorder import FlightRecord, Recorder, inspect_recorder, load_record
 from trainlab.inspect.residual import inspect_residual, residual_study
+from trainlab.inspect.spectrum import SpectrumTracker, inspect_spectrum, layer_spectra
 from trainlab.inspect.target import Inspection, Target, from_config, from_model, from_run
 
 __all__ = [
@@ -61,10 +72,15 @@ __all__ = [
     "LayerStats",
     "Probe",
     "ProbeWarning",
+    "Randomisation",
     "Recorder",
+    "SeedAgreement",
+    "SpectrumTracker",
     "Target",
     "attention_maps",
+    "attribute",
     "branch_outputs",
+    "cascading_randomisation",
     "chance_mass",
     "curvature",
     "decisive_mass",
@@ -82,11 +98,14 @@ __all__ = [
     "hook_count",
     "init_std",
     "inspect_attention",
+    "inspect_attribution",
     "inspect_features",
     "inspect_inception",
     "inspect_recorder",
     "inspect_residual",
+    "inspect_spectrum",
     "layer_grad_norms",
+    "layer_spectra",
     "lesion",
     "load_record",
     "loss_slice",
@@ -98,5 +117,7 @@ __all__ = [
     "restored",
     "rollout",
     "run_inspection",
+    "seed_agreement",
+    "seed_agreement_of_runs",
     "select_modules",
 ]

@@ -13,6 +13,7 @@ from trainlab import models
 from trainlab.config import RunConfig, load_config
 from trainlab.errors import ConfigError
 from trainlab.inspect.attention import ATTENTION_TYPES, inspect_attention
+from trainlab.inspect.attribution import check_methods, inspect_attribution
 from trainlab.inspect.features import inspect_features
 from trainlab.inspect.inception import (
     SHARES_FILE,
@@ -23,10 +24,11 @@ from trainlab.inspect.inception import (
 from trainlab.inspect.probes import select_modules
 from trainlab.inspect.recorder import RECORD_FILE, Recorder, inspect_recorder, load_record
 from trainlab.inspect.residual import NETS, residual_study
+from trainlab.inspect.spectrum import SPECTRUM_FILE, SpectrumTracker, inspect_spectrum
 from trainlab.inspect.target import Inspection, Target, device_for, from_config, from_run
 from trainlab.track.store import Store
 
-KINDS = ("features", "attention", "inception", "residual", "recorder")
+KINDS = ("features", "attention", "inception", "residual", "recorder", "attribution", "spectrum")
 BUDGETS = ("quick", "full")
 # What each kind trains when no config is given (overrides apply on top). The epochs are the
 # quick budget's; full trains EPOCHS_FULL_FACTOR times longer. Quick budgets are sized so that
@@ -52,6 +54,13 @@ DEFAULTS: dict[str, list[str]] = {
         "train.epochs=6",
     ],
     "recorder": ["data.name=mnist1d", "model.name=mlp", "train.epochs=5"],
+    "attribution": ["data.name=seq_pair", "model.name=transformer", "train.epochs=8"],
+    "spectrum": [
+        "data.name=mnist1d",
+        "model.name=mlp",
+        "model.options.width=256",
+        "train.epochs=6",
+    ],
 }
 EPOCHS_FULL_FACTOR = 4
 RECORDS = 60  # records a recorder aims for when inspect trains with it and no interval is given
@@ -124,10 +133,12 @@ def run_inspection(
     layers: list[str] | None = None,
     patch: int | None = None,
     every: int | None = None,
+    methods: list[str] | None = None,
 ) -> Inspection:
     """Run inspection `kind` on a stored run (`run_id`) or on `cfg` trained first (default:
     `default_config(kind, budget=budget)`). `layers`: features only; `patch`: attention on
-    images; `every`: the recorder's interval in steps when it trains (default: ~RECORDS records).
+    images; `every`: the recorder's interval in steps when it trains (default: ~RECORDS records);
+    `methods`: attribution's (default: every one that applies).
     """
     check_budget(budget)
     if kind not in KINDS:
@@ -144,6 +155,11 @@ def run_inspection(
         return _inception(store, cfg, run_id, budget)
     if kind == "residual":
         return _residual(store, cfg, run_id, budget)
+    if kind == "attribution":
+        check_methods(methods)  # a bad name fails before any training
+        return inspect_attribution(target(kind, store, cfg, run_id), store, methods, budget)
+    if kind == "spectrum":
+        return _spectrum(store, cfg, run_id)
     return _recorder(store, cfg, run_id, every)
 
 
@@ -191,6 +207,19 @@ def _residual(store: Store, cfg: RunConfig | None, run_id: str | None, budget: s
             f"{where}model.name={base.model.name!r}: residual flow compares {' and '.join(NETS)}"
         )
     return residual_study(base, store, budget, given)
+
+
+def _spectrum(store: Store, cfg: RunConfig | None, run_id: str | None) -> Inspection:
+    if run_id is None:
+        assert cfg is not None
+        run_id = _watched_twin(store, cfg, SPECTRUM_FILE)
+    if run_id is not None:  # alpha per epoch from the run folder, if it was trained watched
+        return inspect_spectrum(target("spectrum", store, None, run_id), store)
+    tracker = SpectrumTracker()
+    trained = target("spectrum", store, cfg, None, [tracker])
+    assert trained.record is not None
+    tracker.save(trained.record.dir)  # `--run ID` later shows the same per-epoch alphas
+    return inspect_spectrum(trained, store, tracker)
 
 
 def _recorder(
