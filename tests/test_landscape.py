@@ -92,3 +92,29 @@ def test_sharpness_of_a_linear_softmax_matches_the_explicit_hessian() -> None:
     top = float(torch.linalg.eigvalsh(h).abs().max())
     assert sharpness(model, x, y, iters=500, tol=1e-10) == pytest.approx(top, rel=0.01)
     assert torch.equal(model.weight, w)
+
+
+def test_landscape_inspection_draws_the_path_and_sharpness_per_epoch(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from trainlab.errors import ConfigError
+    from trainlab.inspect.recipes import default_config, run_inspection
+    from trainlab.track.store import Store
+
+    store = Store(Path(str(tmp_path)))
+    cfg = default_config(
+        "landscape", ["model.name=mlp", "model.options.width=16", "train.epochs=3"]
+    )
+    result = run_inspection("landscape", store, cfg)
+    json.dumps(result.summary.to_json(), allow_nan=False)
+    net = result.summary.data["nets"]["mlp"]
+    assert net["path"][-1] == [0.0, 0.0] and len(net["path"]) == 3
+    assert len(net["sharpness"]) == 3 and all(v > 0 for v in net["sharpness"])
+    assert 0 < sum(net["explained"]) <= 1 + 1e-9
+    assert {f.file for f in result.summary.figures} == {"trajectory-plane.png", "sharpness.png"}
+    again = run_inspection("landscape", store, cfg)  # the saved trajectory is reused, not retrained
+    assert again.summary.run_ids == result.summary.run_ids
+    assert again.summary.data["nets"]["mlp"]["sharpness"] == pytest.approx(net["sharpness"])
+    with pytest.raises(ConfigError, match="--directions='pcb': choose one of pca, random"):
+        run_inspection("landscape", store, cfg, directions="pcb")

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from trainlab.errors import ConfigError
 from trainlab.inspect.similarity import (
     across_seeds,
     cka_matrix,
@@ -106,3 +107,44 @@ def test_similarity_layers_of_a_resnet_are_its_blocks_and_head() -> None:
     layers = similarity_layers(models.build("resnet", spec, depth=8, width=4))
     assert layers[-1] == "head"
     assert [n for n in layers if "stage" in n][:1] == ["features.stage1.block1"]
+
+
+def test_similarity_inspection_and_seed_similarity_of_a_study_variant(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from trainlab.inspect.recipes import default_config, run_inspection
+    from trainlab.inspect.similarity import seed_similarity
+    from trainlab.track.store import Store
+
+    store = Store(Path(str(tmp_path)))
+    cfg = default_config(
+        "similarity", ["model.name=mlp", "model.options.width=16", "train.epochs=3"]
+    )
+    result = run_inspection("similarity", store, cfg)
+    data = result.summary.data
+    json.dumps(result.summary.to_json(), allow_nan=False)  # strict JSON
+    assert {f.file for f in result.summary.figures} == {
+        "cka-layers.png",
+        "cka-across-seeds.png",
+        "cka-epochs.png",
+    }
+    assert all(
+        (result.dir / f.file).with_suffix(s).exists()
+        for f in result.summary.figures
+        for s in (".png", ".svg", ".pdf")
+    )
+    n = len(data["layers"])
+    assert [data["within"][i][i] for i in range(n)] == pytest.approx([1.0] * n)
+    assert [row[-1] for row in data["epochs"]] == pytest.approx([1.0] * n)  # final vs final
+    assert len(list((result.dir / "trajectory" / "main").glob("epoch-*.pt"))) == 3
+    # the same two seeds as a study variant: the plain function gives the inspection's numbers
+    study = store.open_study("two-seeds", "grid", {})
+    for run_id in result.summary.run_ids:
+        store.link(study.id, run_id, "mlp")
+    sims = seed_similarity(store, "two-seeds", "mlp")
+    assert sims.seeds == [0, 1] and sims.layers == data["layers"]
+    assert sims.mean.tolist() == pytest.approx([r["mean"] for r in data["across_seeds"]["rows"]])
+    assert ((sims.mean > 0) & (sims.mean < 1)).all()
+    with pytest.raises(ConfigError, match=r"variant=.nope. .*need at least 2 seeds"):
+        seed_similarity(store, "two-seeds", "nope")

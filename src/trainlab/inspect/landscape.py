@@ -6,19 +6,35 @@ Random directions leave biases and norm parameters fixed; the model's weights ar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import copy
+import json
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from trainlab.errors import ConfigError
-from trainlab.inspect.probes import eval_mode
+from trainlab.config import RunConfig
+from trainlab.errors import ConfigError, StoreError
 from trainlab.inspect.flow import restored
+from trainlab.inspect.probes import eval_mode
+from trainlab.inspect.target import Inspection, Output, Target, from_config, from_run
+from trainlab.plots import landscape as pl
+from trainlab.track.store import Store
+from trainlab.track.summary import Summary, Table
 from trainlab.train.callbacks import Callback
+
+
+def finite(v: float) -> float | None:
+    """`v` as a float, or None when it is NaN or infinite (strict JSON)."""
+    v = float(v)
+    return v if np.isfinite(v) else None
 
 
 @dataclass
@@ -235,3 +251,218 @@ def sharpness(
         return hessian_top_eigenvalue(
             lambda: F.cross_entropy(model(x), y), params, iters=iters, tol=tol
         )
+
+
+TRAJECTORY_DIR = "trajectory"  # <inspection folder>/trajectory/<label>/epoch-NNN.pt
+TRAINED_FILE = "run.json"  # which run the saved epochs belong to
+
+
+def trained_with_states(
+    cfg: RunConfig, store: Store, folder: Path
+) -> tuple[Target, list[dict[str, torch.Tensor]]]:
+    """`cfg` trained with its state saved after every epoch into `folder` (an inspection's own
+    folder); a finished training whose states are all there is reused, not trained again."""
+    mark = folder / TRAINED_FILE
+    if mark.exists():
+        run_id = json.loads(mark.read_text())["run_id"]
+        if store.find_run(cfg.hash(), ("finished",)) is not None:
+            with contextlib.suppress(StoreError):
+                target = from_run(store, run_id)
+                states = load_states(folder, str(target.dataset.x_train.device))
+                if target.cfg.hash() == cfg.hash() and len(states) == cfg.train.epochs:
+                    return target, states
+    mark.unlink(missing_ok=True)
+    target = from_config(cfg, store, [EpochStates(folder)])
+    assert target.record is not None
+    mark.write_text(json.dumps({"run_id": target.record.id}))
+    return target, load_states(folder, str(target.dataset.x_train.device))
+
+
+DIRECTIONS = ("pca", "random")
+# steps: plane resolution per axis (odd, so the final weights are a grid point); samples: training
+# inputs the plane's loss is evaluated on; hessian_samples: the fixed batch sharpness is measured
+# on; iters: most power iterations per eigenvalue.
+BUDGETS: dict[str, dict[str, int]] = {
+    "quick": {"steps": 13, "samples": 512, "hessian_samples": 256, "iters": 30},
+    "full": {"steps": 25, "samples": 2000, "hessian_samples": 1000, "iters": 100},
+}
+PAD = 1.3  # the plane spans the projected path times this, in each direction
+
+
+def check_directions(directions: str) -> str:
+    """`directions` if it is one of DIRECTIONS, else ConfigError."""
+    if directions not in DIRECTIONS:
+        raise ConfigError(f"--directions={directions!r}: choose one of {', '.join(DIRECTIONS)}")
+    return directions
+
+
+def _at(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of `model` holding `state` (the model itself is left alone)."""
+    twin = copy.deepcopy(model)
+    twin.load_state_dict(state)
+    return twin
+
+
+def trajectory_plane(
+    model: nn.Module,
+    states: list[dict[str, torch.Tensor]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    directions: str = "pca",
+    steps: int = 13,
+) -> dict[str, Any]:
+    """The loss on the plane through the final weights (the last state) spanned by the
+    trajectory's PCA directions or two filter-normalised random ones, and the saved epochs'
+    coordinates on it: alphas, betas, loss, acc, path (epochs, 2), explained (PCA only)."""
+    final = _at(model, states[-1])
+    explained: list[float] = []
+    if check_directions(directions) == "pca":
+        traj = pca_trajectory(final, states)
+        d1, d2, path = traj.d1, traj.d2, traj.coords
+        explained = [float(v) for v in traj.explained]
+    else:
+        gen = torch.Generator().manual_seed(0)
+        d1 = filter_normalized_direction(final, gen)
+        d2 = filter_normalized_direction(final, gen)
+        path = project(final, states, d1, d2)
+    span = np.maximum(np.abs(path).max(0) * PAD, 1e-3 if directions == "pca" else 1.0)
+    plane = loss_plane(
+        final,
+        x,
+        y,
+        d1,
+        d2,
+        np.linspace(-span[0], span[0], steps),
+        np.linspace(-span[1], span[1], steps),
+    )
+    return {
+        "alphas": plane.alphas,
+        "betas": plane.betas,
+        "loss": plane.loss,
+        "acc": plane.acc,
+        "path": path,
+        "explained": explained,
+    }
+
+
+def sharpness_per_epoch(
+    model: nn.Module,
+    states: list[dict[str, torch.Tensor]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    iters: int,
+) -> list[float]:
+    """Top Hessian eigenvalue of the training loss on the fixed batch (x, y) at each saved epoch."""
+    return [sharpness(_at(model, s), x, y, iters=iters) for s in states]
+
+
+def inspect_landscape(
+    nets: Mapping[str, tuple[Target, list[dict[str, torch.Tensor]]]],
+    store: Store,
+    name: str,
+    budget: str = "quick",
+    directions: str = "pca",
+) -> Inspection:
+    """Each net's loss on its trajectory plane with the saved epochs drawn on it, and its
+    sharpness (top Hessian eigenvalue) per saved epoch; label -> (target, states from
+    `EpochStates`/`load_states`). A user's own module: `from_model(...)` and its saved states."""
+    check_directions(directions)
+    b = BUDGETS[budget]
+    runs = {k: t.record for k, (t, _) in nets.items() if t.record is not None}
+    out = Output(
+        store, "inspect-landscape", name, {"budget": budget, "directions": directions}, runs
+    )
+    planes, sharp, data = {}, {}, {}
+    for label, (target, states) in nets.items():
+        ds = target.dataset
+        x, y = ds.x_train[: b["samples"]], ds.y_train[: b["samples"]]
+        xh, yh = ds.x_train[: b["hessian_samples"]], ds.y_train[: b["hessian_samples"]]
+        plane = trajectory_plane(target.model, states, x, y, directions, b["steps"])
+        sharp[label] = sharpness_per_epoch(target.model, states, xh, yh, b["iters"])
+        if directions == "pca":
+            ex = plane["explained"]
+            axes = (f"PC1 ({ex[0]:.0%} of the path)", f"PC2 ({ex[1]:.0%})")
+        else:
+            axes = ("α (random direction 1, filter norms)", "β (random direction 2)")
+        planes[label] = (plane["alphas"], plane["betas"], plane["loss"], plane["path"], axes)
+        data[label] = {
+            "alphas": plane["alphas"].tolist(),
+            "betas": plane["betas"].tolist(),
+            "loss": plane["loss"].tolist(),
+            "path": plane["path"].tolist(),
+            "explained": plane["explained"],
+            "sharpness": [finite(v) for v in sharp[label]],
+        }
+    kind = (
+        "first two PCA directions of the trajectory"
+        if directions == "pca"
+        else "two random filter-normalised directions"
+    )
+    out.figure(
+        pl.plot_trajectory_planes(
+            planes, f"Loss on the plane of the {kind}; numbers: epochs, ★ = final weights"
+        ),
+        "trajectory-plane",
+        f"Training loss on the plane of the {kind}, with the saved epochs",
+    )
+    epochs = {k: list(range(1, len(v) + 1)) for k, v in sharp.items()}
+    out.figure(
+        pl.plot_sharpness({k: (epochs[k], v) for k, v in sharp.items()}),
+        "sharpness",
+        "Top Hessian eigenvalue of the training loss per epoch",
+    )
+    longest = max(len(v) for v in sharp.values())
+    table = Table(
+        "Sharpness per epoch (top Hessian eigenvalue)",
+        ["epoch", *sharp],
+        [
+            [e, *(v[e - 1] if e <= len(v) else math.nan for v in sharp.values())]
+            for e in range(1, longest + 1)
+        ],
+        note=f"power iteration on Hessian-vector products, cross-entropy on a fixed batch of "
+        f"{b['hessian_samples']} training samples, eval-mode batch norm",
+    )
+    verdicts = [
+        "top Hessian eigenvalue, first → last epoch: "
+        + ", ".join(
+            f"{k} {v[0]:.3g} → {v[-1]:.3g} (max {max(v):.3g} at epoch {int(np.argmax(v)) + 1})"
+            for k, v in sharp.items()
+        )
+    ]
+    if directions == "pca":
+        verdicts.append(
+            "share of the trajectory in its PCA plane: "
+            + ", ".join(f"{k} {sum(d['explained']):.0%}" for k, d in data.items())
+        )
+    summary = Summary(
+        kind="inspect-landscape",
+        title="Loss landscape along the training trajectory: " + " vs ".join(nets),
+        text=[
+            f"Plane through the final weights spanned by the {kind} (Li et al. 2018), loss on "
+            f"{b['samples']} training samples, eval mode; sharpness per saved epoch."
+        ],
+        verdicts=verdicts,
+        tables=[table],
+        data={"directions": directions, "nets": data},
+    )
+    return out.finish(summary)
+
+
+def landscape_study(
+    configs: Mapping[str, RunConfig],
+    store: Store,
+    name: str,
+    budget: str = "quick",
+    directions: str = "pca",
+) -> Inspection:
+    """Train each config (label -> config) with its state saved every epoch into the
+    inspection's folder (reused when all there) and run `inspect_landscape` on them."""
+    check_directions(directions)
+    study = store.open_study(
+        name, "inspect-landscape", {"budget": budget, "directions": directions}
+    )
+    nets = {
+        label: trained_with_states(cfg, store, study.dir / TRAJECTORY_DIR / label)
+        for label, cfg in configs.items()
+    }
+    return inspect_landscape(nets, store, name, budget, directions)

@@ -6,18 +6,27 @@ unbiased HSIC (Nguyen et al. 2021) when the inputs do not fit one Gram matrix.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure as MplFigure
 from torch import nn
 
+from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
 from trainlab.inspect.features import feature_layers
+from trainlab.inspect.landscape import TRAJECTORY_DIR, finite, trained_with_states
 from trainlab.inspect.probes import eval_mode
+from trainlab.inspect.target import Inspection, Output, Target, from_config, from_run, study_name
+from trainlab.plots import similarity as pl
+from trainlab.track.store import Store
+from trainlab.track.summary import Summary, Table
 
 MIN_BATCH = 4  # the unbiased HSIC divides by n - 3
 
@@ -191,12 +200,6 @@ class SeedSimilarity:
         ]
 
 
-def finite(v: float) -> float | None:
-    """`v` as a float, or None when it is NaN or infinite (strict JSON)."""
-    v = float(v)
-    return v if np.isfinite(v) else None
-
-
 def across_seeds(
     nets: Sequence[nn.Module],
     seeds: Sequence[int],
@@ -215,3 +218,249 @@ def across_seeds(
         rows.append(np.diag(m))
         pairs.append((int(seeds[a]), int(seeds[b])))
     return SeedSimilarity(names, [int(s) for s in seeds], pairs, np.asarray(rows))
+
+
+# samples: test inputs CKA is measured on; batch: None = full CKA on all of them at once, else
+# the minibatch estimator over batches of this size; seeds: nets trained per config (the first
+# is the config's own seed, the others seed+1, seed+2, ...).
+BUDGETS: dict[str, dict[str, Any]] = {
+    "quick": {"samples": 512, "batch": None, "seeds": 2},
+    "full": {"samples": 4096, "batch": 256, "seeds": 3},
+}
+
+
+def _stage(layer: str) -> str:
+    """The stage a block belongs to (features.stage2.block1 -> stage2), else the layer itself."""
+    parts = [p for p in layer.split(".") if p.startswith("stage")]
+    return parts[0] if parts else layer
+
+
+def per_stage(layers: Sequence[str], values: np.ndarray) -> dict[str, float | None]:
+    """Mean of per-layer values over the layers of each stage, in model order."""
+    groups: dict[str, list[float]] = {}
+    for n, v in zip(layers, values, strict=True):
+        groups.setdefault(_stage(n), []).append(float(v))
+    return {k: finite(float(np.mean(v))) for k, v in groups.items()}
+
+
+def epoch_similarity(
+    model: nn.Module,
+    states: Sequence[dict[str, torch.Tensor]],
+    x: torch.Tensor,
+    layers: Sequence[str] | None = None,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """(layers, epochs) CKA of each layer at each saved epoch with the same layer of the final
+    weights (the last state): which layers settle first."""
+    names = list(layers) if layers is not None else similarity_layers(model)
+    final = copy.deepcopy(model)
+    final.load_state_dict(states[-1])
+    cols = []
+    for s in states:
+        at = copy.deepcopy(model)
+        at.load_state_dict(s)
+        cols.append(np.diag(cka_matrix(at, x, final, names, names, batch_size)))
+    return np.stack(cols, axis=1)
+
+
+def _matrix(m: np.ndarray) -> list[list[float | None]]:
+    return [[finite(v) for v in row] for row in m]
+
+
+def inspect_similarity(
+    target: Target,
+    store: Store,
+    budget: str = "quick",
+    *,
+    seeds: Sequence[Target] = (),
+    twin: Target | None = None,
+    states: Sequence[dict[str, torch.Tensor]] = (),
+    name: str | None = None,
+) -> Inspection:
+    """Linear CKA of `target`'s layers with each other; with `seeds` (same architecture, other
+    seeds) layer x layer against the first and per layer across all; with `twin` (another net,
+    e.g. the plain twin) layer x layer between the two; with `states` (saved epochs, last =
+    final) each layer per epoch against its final self. Works on a user's module (`from_model`)."""
+    b = BUDGETS[budget]
+    model, x = target.model, target.dataset.x_test[: b["samples"]]
+    layers = similarity_layers(model)
+    nets = {target.label: target}
+    nets.update({f"{t.label} seed {t.cfg.seed}": t for t in seeds})
+    if twin is not None:
+        nets[twin.label] = twin
+    runs = {k: t.record for k, t in nets.items() if t.record is not None}
+    how = "full linear CKA" if b["batch"] is None else f"minibatch CKA (batches of {b['batch']})"
+    out = Output(
+        store,
+        "inspect-similarity",
+        name or study_name("similarity", target),
+        {"budget": budget},
+        runs,
+    )
+    within = cka_matrix(model, x, batch_size=b["batch"])
+    panels: dict[str, Any] = {f"{target.label} with itself": (within, layers, layers)}
+    data: dict[str, Any] = {"layers": layers, "within": _matrix(within), "method": how}
+    verdicts: list[str] = []
+    tables: list[Table] = []
+    if seeds:
+        other = seeds[0].model
+        cross = cka_matrix(model, x, other, layers, layers, b["batch"])
+        panels[f"seed {target.cfg.seed} vs seed {seeds[0].cfg.seed}"] = (cross, layers, layers)
+        data["seeds"] = _matrix(cross)
+    if twin is not None:
+        tl = similarity_layers(twin.model)
+        cross = cka_matrix(model, x, twin.model, layers, tl, b["batch"])
+        panels[f"{target.label} (rows) vs {twin.label} (columns)"] = (cross, layers, tl)
+        data["twin"] = {"label": twin.label, "layers": tl, "cka": _matrix(cross)}
+        if tl == layers:
+            stages = per_stage(layers, np.diag(cross))
+            data["twin"]["per_stage"] = stages
+            verdicts.append(
+                f"CKA {target.label} vs {twin.label}, same block, mean per stage: "
+                + ", ".join(
+                    f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in stages.items()
+                )
+            )
+            tables.append(
+                Table(
+                    f"CKA {target.label} vs {twin.label} per stage",
+                    ["stage", "CKA"],
+                    [[k, v] for k, v in stages.items()],
+                    note=f"{how} on {len(x)} test inputs; mean over the blocks of a stage of the CKA between the same block of the two nets",
+                )
+            )
+    out.figure(
+        pl.plot_cka_heatmaps(panels, f"Linear CKA between layers ({how}, {len(x)} test inputs)"),
+        "cka-layers",
+        "Linear CKA between layers",
+    )
+    if seeds:
+        sims = across_seeds(
+            [model, *(t.model for t in seeds)],
+            [target.cfg.seed, *(t.cfg.seed for t in seeds)],
+            x,
+            layers,
+            b["batch"],
+        )
+        data["across_seeds"] = {"seeds": sims.seeds, "rows": sims.rows()}
+        out.figure(
+            pl.plot_seed_similarity(
+                {
+                    f"{target.label}, {len(sims.seeds)} seeds": (
+                        layers,
+                        sims.mean,
+                        sims.low,
+                        sims.high,
+                    )
+                }
+            ),
+            "cka-across-seeds",
+            "CKA of each layer across seeds",
+        )
+        verdicts.append(seed_verdict(sims))
+        tables.append(seed_table(sims, how, len(x)))
+    if states:
+        by_epoch = epoch_similarity(model, states, x, layers, b["batch"])
+        epochs = [str(e) for e in range(1, len(states) + 1)]
+        out.figure(
+            pl.plot_cka_heatmaps(
+                {f"{target.label}: layer at epoch e vs final": (by_epoch, layers, epochs)},
+                "CKA of each layer with its final self over training",
+                "epoch",
+            ),
+            "cka-epochs",
+            "CKA of each layer at each epoch with the final weights",
+        )
+        data["epochs"] = _matrix(by_epoch)
+        first = by_epoch[:, 0]
+        verdicts.append(
+            f"after epoch 1, CKA with the final net: {layers[int(np.nanargmax(first))]} highest ({np.nanmax(first):.2f}), {layers[int(np.nanargmin(first))]} lowest ({np.nanmin(first):.2f})"
+        )
+    summary = Summary(
+        kind="inspect-similarity",
+        title=f"Representation similarity (linear CKA) of {target.label} on {target.cfg.data.name}",
+        text=[
+            f"{how} (Kornblith et al. 2019{'' if b['batch'] is None else '; unbiased HSIC, Nguyen et al. 2021'}) of {len(layers)} layers on {len(x)} test inputs, eval mode."
+        ],
+        verdicts=verdicts,
+        tables=tables,
+        data=data,
+    )
+    return out.finish(summary)
+
+
+def seed_verdict(sims: SeedSimilarity) -> str:
+    """Which layers the seeds agree on most and least, in one line."""
+    m = sims.mean
+    hi, lo = int(np.nanargmax(m)), int(np.nanargmin(m))
+    return (
+        f"CKA across {len(sims.seeds)} seeds ({len(sims.pairs)} pairs), same layer: highest "
+        f"{sims.layers[hi]} {m[hi]:.2f}, lowest {sims.layers[lo]} {m[lo]:.2f} "
+        f"(range over pairs {sims.low[lo]:.2f}–{sims.high[lo]:.2f})"
+    )
+
+
+def seed_table(sims: SeedSimilarity, how: str, n: int) -> Table:
+    return Table(
+        "CKA of each layer across seeds",
+        ["layer", "mean", "min", "max"],
+        [[r["layer"], r["mean"], r["min"], r["max"]] for r in sims.rows()],
+        note=f"{how} on {n} test inputs; over the {len(sims.pairs)} pairs of seeds {sims.seeds}",
+    )
+
+
+def seed_similarity(
+    store: Store,
+    study: str,
+    variant: str,
+    samples: int = 512,
+    layers: Sequence[str] | None = None,
+    batch_size: int | None = None,
+) -> SeedSimilarity:
+    """For the finished runs of one variant of a stored study (its seeds), the CKA between the
+    same layer of each pair of seeds, per layer: "these seeds learn the same features in block 1,
+    not in block 3". Inputs: the first `samples` test inputs of the first run's split."""
+    record = store.get_study(study)
+    links = [lk for lk in store.study_links(record.id) if lk.variant == variant]
+    runs = {lk.run.id: lk.run for lk in links if lk.run.status == "finished"}
+    if len(runs) < 2:
+        found = sorted({lk.variant for lk in store.study_links(record.id)})
+        raise ConfigError(
+            f"variant={variant!r} of study {record.name!r}: {len(runs)} finished run(s); need at "
+            f"least 2 seeds (variants: {', '.join(found) or 'none'})"
+        )
+    targets = [from_run(store, rid) for rid in runs]
+    x = targets[0].dataset.x_test[:samples]
+    return across_seeds(
+        [t.model for t in targets], [t.cfg.seed for t in targets], x, layers, batch_size
+    )
+
+
+def plot_seed_similarity(sims: SeedSimilarity, label: str) -> MplFigure:
+    """The figure of `seed_similarity`: layer on x, CKA across seeds on y (mean, min–max band)."""
+    return pl.plot_seed_similarity(
+        {f"{label} ({len(sims.seeds)} seeds)": (sims.layers, sims.mean, sims.low, sims.high)}
+    )
+
+
+def similarity_study(
+    base: RunConfig,
+    store: Store,
+    budget: str = "quick",
+    given: Target | None = None,
+    twin_cfg: RunConfig | None = None,
+) -> Inspection:
+    """Train (or reuse) `base` with its states saved every epoch in the inspection's folder, its
+    other seeds, and `twin_cfg` (e.g. the plain twin); run `inspect_similarity` on them. `given`:
+    an already trained net of `base` (from `--run`), compared instead of the trained one."""
+    b = BUDGETS[budget]
+    name = f"similarity-{base.data.name}-{base.hash()}"
+    study = store.open_study(name, "inspect-similarity", {"budget": budget})
+    main, states = trained_with_states(base, store, study.dir / TRAJECTORY_DIR / "main")
+    main = given if given is not None else main
+    seeds = [
+        from_config(base.with_overrides({"seed": base.seed + k}), store, reuse=True)
+        for k in range(1, b["seeds"])
+    ]
+    twin = from_config(twin_cfg, store, reuse=True) if twin_cfg is not None else None
+    return inspect_similarity(main, store, budget, seeds=seeds, twin=twin, states=states, name=name)
