@@ -21,7 +21,15 @@ from trainlab.track.store import Store
 
 BUDGETS = ("quick", "full")
 STUDIES = ("baselines", "optimizers", "regularization")
-INSPECTIONS = ("features", "attention", "inception", "residual", "recorder")
+INSPECTIONS = (
+    "features",
+    "attention",
+    "inception",
+    "residual",
+    "recorder",
+    "similarity",
+    "landscape",
+)
 STEPS = (*STUDIES, "search", *INSPECTIONS)
 
 # The suite's search: the MNIST-1D paper's CNN, four hyperparameters, TPE with median pruning
@@ -153,6 +161,8 @@ def _search(store: Store, budget: str, workers: int | None) -> list[str]:
 # pool's workers, each on its own core, so the suite finishes when the longest lane does.
 TASKS: tuple[tuple[str, str | None], ...] = (
     ("residual", None),
+    ("similarity", None),  # resnet-8: 2 seeds, its plain twin, CKA per epoch
+    ("landscape", None),  # resnet-8 and plainnet-8 with their epochs saved, sharpness per epoch
     ("attention", None),
     ("attention", "seq_marker"),  # decisive tokens found by content, not place
     ("inception", None),

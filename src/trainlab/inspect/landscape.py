@@ -10,7 +10,7 @@ import contextlib
 import copy
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,7 +215,7 @@ def project(
 
 def hessian_top_eigenvalue(
     loss_fn: Callable[[], torch.Tensor],
-    params: list[torch.Tensor],
+    params: Sequence[torch.Tensor],
     iters: int = 100,
     tol: float = 1e-4,
     seed: int = 0,
@@ -229,7 +229,7 @@ def hessian_top_eigenvalue(
     grads = torch.autograd.grad(loss, params, create_graph=True)
     value = 0.0
     for _ in range(iters):
-        norm = torch.sqrt(sum((u * u).sum() for u in v))
+        norm = torch.sqrt(torch.stack([(u * u).sum() for u in v]).sum())
         v = [u / norm for u in v]
         hv = torch.autograd.grad(grads, params, v, retain_graph=True)
         new = float(sum((h * u).sum() for h, u in zip(hv, v, strict=True)))

@@ -21,6 +21,8 @@ KIND_ORDER = (
     "inspect-inception",
     "inspect-residual",
     "inspect-recorder",
+    "inspect-similarity",
+    "inspect-landscape",
 )
 
 
