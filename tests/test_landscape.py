@@ -118,3 +118,20 @@ def test_landscape_inspection_draws_the_path_and_sharpness_per_epoch(tmp_path: o
     assert again.summary.data["nets"]["mlp"]["sharpness"] == pytest.approx(net["sharpness"])
     with pytest.raises(ConfigError, match="--directions='pcb': choose one of pca, random"):
         run_inspection("landscape", store, cfg, directions="pcb")
+
+
+def test_sharpness_ignores_a_parameter_the_loss_never_uses() -> None:
+    class Unused(nn.Module):  # like plainnet's shortcut projections
+        def __init__(self) -> None:
+            super().__init__()
+            self.used = nn.Linear(3, 2)
+            self.spare = nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.used(x)
+
+    torch.manual_seed(0)
+    model, x, y = Unused(), torch.randn(16, 3), torch.randint(0, 2, (16,))
+    assert sharpness(model, x, y, iters=200, tol=1e-8) == pytest.approx(
+        sharpness(model.used, x, y, iters=200, tol=1e-8), rel=1e-4
+    )

@@ -226,12 +226,17 @@ def hessian_top_eigenvalue(
     gen = torch.Generator().manual_seed(seed)
     v = [torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device) for p in params]
     loss = loss_fn()
-    grads = torch.autograd.grad(loss, params, create_graph=True)
+    found = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+    # a parameter the loss never uses (a plain net's unused shortcut projection) has a zero row
+    # and column in the Hessian: leave it out
+    used = [i for i, g in enumerate(found) if g is not None]
+    params, v = [params[i] for i in used], [v[i] for i in used]
+    grads = [g for g in found if g is not None]
     value = 0.0
     for _ in range(iters):
         norm = torch.sqrt(torch.stack([(u * u).sum() for u in v]).sum())
         v = [u / norm for u in v]
-        hv = torch.autograd.grad(grads, params, v, retain_graph=True)
+        hv = torch.autograd.grad(grads, params, v, retain_graph=True, materialize_grads=True)
         new = float(sum((h * u).sum() for h, u in zip(hv, v, strict=True)))
         v = [h.detach() for h in hv]
         if value != 0.0 and abs(new - value) <= tol * abs(value):
