@@ -428,7 +428,7 @@ def inspect_landscape(
         f"{b['hessian_samples']} training samples, eval-mode batch norm",
     )
     verdicts = [
-        "top Hessian eigenvalue, first → last epoch: "
+        "top Hessian eigenvalue (largest |λ|; < 0: negative curvature dominates), first → last epoch: "
         + ", ".join(
             f"{k} {v[0]:.3g} → {v[-1]:.3g} (max {max(v):.3g} at epoch {int(np.argmax(v)) + 1})"
             for k, v in sharp.items()

@@ -55,7 +55,7 @@ def plot_sharpness(
     log_scale(ax)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("top Hessian eigenvalue λ_max")
+    ax.set_ylabel("Hessian eigenvalue of largest |λ|")
     ax.legend()
     ax.set_title(title or "Sharpness over training (fixed batch of training data)")
     return fig
