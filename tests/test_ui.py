@@ -45,7 +45,8 @@ def build_ui_store(root: Path) -> dict[str, Any]:
 
 
 def build_inspection_store(root: Path) -> dict[str, Any]:
-    """Every inspection kind (features, attention, inception, residual, recorder) on tiny
+    """Every inspection kind (features, attention, inception, residual, recorder, similarity,
+    landscape) on tiny
     budgets and a grid study: the kinds whose summaries hold non-finite numbers (features'
     saturation where nothing saturates, residual lesions of blocks that change shape) included."""
     from trainlab.inspect import residual
@@ -63,7 +64,10 @@ def build_inspection_store(root: Path) -> dict[str, Any]:
         "residual": ["data.name=mnist1d", "data.options.num_samples=200", "model.name=resnet",
                      "model.options.depth=8", "model.options.width=4"],
         "recorder": ["data.name=moons", "data.options.n=200", "model.name=mlp"],
+        "similarity": ["data.name=moons", "data.options.n=200", "model.name=mlp"],
+        "landscape": ["data.name=moons", "data.options.n=200", "model.name=mlp"],
     }  # fmt: skip
+    epochs = {"landscape": ["train.epochs=3"]}  # a trajectory plane needs 3 saved epochs
     tiny_budget = {"depths": (8,), "more_depths": (), "samples": 64, "steps_1d": 5, "steps_2d": 3}
     studies = {}
     with pytest.MonkeyPatch.context() as mp:
@@ -71,7 +75,7 @@ def build_inspection_store(root: Path) -> dict[str, Any]:
         mp.setattr(residual, "LANDSCAPE_SAMPLES", 64)
         mp.setattr(residual, "GRAD_BATCHES", 1)
         for kind in KINDS:
-            cfg = load_config(None, configs[kind] + one)
+            cfg = load_config(None, configs[kind] + one + epochs.get(kind, []))
             studies[kind] = run_inspection(kind, store, cfg).study_id
     grid = run_grid(tiny(name="grid"), {"optim.lr": [0.01, 0.1]}, seeds=2, store=store,
                     workers=1, progress=False)  # fmt: skip

@@ -29,6 +29,8 @@ INSPECTIONS = (
     "recorder",
     "attribution",
     "spectrum",
+    "similarity",
+    "landscape",
 )
 STEPS = (*STUDIES, "search", *INSPECTIONS)
 
@@ -161,6 +163,8 @@ def _search(store: Store, budget: str, workers: int | None) -> list[str]:
 # pool's workers, each on its own core, so the suite finishes when the longest lane does.
 TASKS: tuple[tuple[str, str | None], ...] = (
     ("residual", None),
+    ("similarity", None),  # resnet-8: 2 seeds, its plain twin, CKA per epoch
+    ("landscape", None),  # resnet-8 and plainnet-8 with their epochs saved, sharpness per epoch
     ("attention", None),
     ("attention", "seq_marker"),  # decisive tokens found by content, not place
     ("inception", None),

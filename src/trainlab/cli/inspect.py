@@ -1,4 +1,4 @@
-"""`trainlab inspect features|attention|inception|residual|recorder|attribution|spectrum`: look inside a finished run
+"""`trainlab inspect features|attention|inception|residual|recorder|attribution|spectrum|similarity|landscape`: look inside a finished run
 (`--run ID`) or a config trained first; figures and numbers go to an inspection study.
 """
 
@@ -13,7 +13,7 @@ from trainlab.cli.app import JsonOpt, StoreOpt, app, err, open_store, print_json
 
 inspect_app = typer.Typer(
     help="Model internals: features, attention, Inception branches, residual flow, flight record, "
-    "attribution, weight spectra.",
+    "attribution, weight spectra, layer similarity (CKA), loss landscape along training.",
     no_args_is_help=True,
 )
 app.add_typer(inspect_app, name="inspect")
@@ -221,3 +221,42 @@ def spectrum(
     """Weight spectra: each layer's ESD and power-law alpha (per epoch when it trains here)."""
     short = _shortcuts(data, model, epochs, seed)
     _run("spectrum", config, overrides, run, budget, short, store, as_json)
+
+
+@inspect_app.command("similarity")
+def similarity(
+    config: ConfigArg = None,
+    overrides: OverridesArg = None,
+    run: RunOpt = None,
+    data: DataOpt = None,
+    model: ModelOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = None,
+    budget: BudgetOpt = "quick",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Linear CKA between layers: within the net, across seeds, across epochs, resnet vs plainnet."""
+    short = _shortcuts(data, model, epochs, seed)
+    _run("similarity", config, overrides, run, budget, short, store, as_json)
+
+
+@inspect_app.command("landscape")
+def landscape(
+    config: ConfigArg = None,
+    overrides: OverridesArg = None,
+    run: RunOpt = None,
+    data: DataOpt = None,
+    model: ModelOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = None,
+    directions: Annotated[
+        str, typer.Option(help="Plane of the slice: pca (of the training trajectory) | random")
+    ] = "pca",
+    budget: BudgetOpt = "quick",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Loss on the trajectory's PCA plane with the epochs drawn on it; sharpness per epoch."""
+    short = _shortcuts(data, model, epochs, seed)
+    _run("landscape", config, overrides, run, budget, short, store, as_json, directions=directions)

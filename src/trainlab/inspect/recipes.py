@@ -21,14 +21,26 @@ from trainlab.inspect.inception import (
     inception_blocks,
     inspect_inception,
 )
+from trainlab.inspect.landscape import check_directions, landscape_study
 from trainlab.inspect.probes import select_modules
 from trainlab.inspect.recorder import RECORD_FILE, Recorder, inspect_recorder, load_record
-from trainlab.inspect.residual import NETS, residual_study
+from trainlab.inspect.residual import NETS, residual_study, twin_config
+from trainlab.inspect.similarity import similarity_study
 from trainlab.inspect.spectrum import SPECTRUM_FILE, SpectrumTracker, inspect_spectrum
 from trainlab.inspect.target import Inspection, Target, device_for, from_config, from_run
 from trainlab.track.store import Store
 
-KINDS = ("features", "attention", "inception", "residual", "recorder", "attribution", "spectrum")
+KINDS = (
+    "features",
+    "attention",
+    "inception",
+    "residual",
+    "recorder",
+    "attribution",
+    "spectrum",
+    "similarity",
+    "landscape",
+)
 BUDGETS = ("quick", "full")
 # What each kind trains when no config is given (overrides apply on top). The epochs are the
 # quick budget's; full trains EPOCHS_FULL_FACTOR times longer. Quick budgets are sized so that
@@ -60,6 +72,21 @@ DEFAULTS: dict[str, list[str]] = {
         "model.name=mlp",
         "model.options.width=256",
         "train.epochs=6",
+    ],
+    # resnet-8 vs plainnet-8 (4 and 2 trainings); model.options.depth=20 for the deeper pair
+    "similarity": [
+        "data.name=digits",
+        "model.name=resnet",
+        "model.options.depth=8",
+        "model.options.width=8",
+        "train.epochs=5",
+    ],
+    "landscape": [
+        "data.name=digits",
+        "model.name=resnet",
+        "model.options.depth=8",
+        "model.options.width=8",
+        "train.epochs=5",
     ],
 }
 EPOCHS_FULL_FACTOR = 4
@@ -134,11 +161,13 @@ def run_inspection(
     patch: int | None = None,
     every: int | None = None,
     methods: list[str] | None = None,
+    directions: str = "pca",
 ) -> Inspection:
     """Run inspection `kind` on a stored run (`run_id`) or on `cfg` trained first (default:
     `default_config(kind, budget=budget)`). `layers`: features only; `patch`: attention on
     images; `every`: the recorder's interval in steps when it trains (default: ~RECORDS records);
-    `methods`: attribution's (default: every one that applies).
+    `methods`: attribution's (default: every one that applies);
+    `directions`: the landscape's plane, `pca` of the trajectory or `random`.
     """
     check_budget(budget)
     if kind not in KINDS:
@@ -160,6 +189,8 @@ def run_inspection(
         return inspect_attribution(target(kind, store, cfg, run_id), store, methods, budget)
     if kind == "spectrum":
         return _spectrum(store, cfg, run_id)
+    if kind in ("similarity", "landscape"):
+        return _trajectory_kind(kind, store, cfg, run_id, budget, check_directions(directions))
     return _recorder(store, cfg, run_id, every)
 
 
@@ -245,3 +276,26 @@ def _recorder(
     assert trained.record is not None
     rec.save(trained.record.dir)
     return inspect_recorder(store, trained.record, rec.record())
+
+
+def _trajectory_kind(
+    kind: str,
+    store: Store,
+    cfg: RunConfig | None,
+    run_id: str | None,
+    budget: str,
+    directions: str,
+) -> Inspection:
+    """similarity / landscape: the config (a run's own with `--run`) retrained with its state
+    saved every epoch; resnet and plainnet are compared with their twin at the same depth."""
+    given = target(kind, store, cfg, run_id) if run_id is not None else None
+    base = given.cfg if given is not None else cfg
+    assert base is not None
+    depth = int(base.model.options.get("depth", 20))
+    twins = {net: twin_config(base, net, depth) for net in NETS} if base.model.name in NETS else {}
+    if kind == "similarity":
+        other = next((c for net, c in twins.items() if net != base.model.name), None)
+        return similarity_study(base, store, budget, given, other)
+    configs = {f"{net}-{depth}": c for net, c in twins.items()} or {base.model.name: base}
+    name = f"landscape-{base.data.name}-{base.hash()}-{directions}"
+    return landscape_study(configs, store, name, budget, directions)

@@ -23,6 +23,8 @@ KIND_ORDER = (
     "inspect-recorder",
     "inspect-attribution",
     "inspect-spectrum",
+    "inspect-similarity",
+    "inspect-landscape",
 )
 
 
