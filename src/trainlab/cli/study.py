@@ -112,15 +112,19 @@ def _run(kind: str, store: Path | None, study: Callable[[Any], StudyResult]) -> 
     """Run a study; on Ctrl-C print one line (what finished, what was interrupted, how to
     resume) and exit 130."""
     opened = open_store(store)
+    before = {s.id for s in opened.list_studies(kind) if s.status == "running"}
     try:
         return study(opened)
     except KeyboardInterrupt:
         running = [s for s in opened.list_studies(kind) if s.status == "running"]
+        ours = [s for s in running if s.id not in before] or running[:1]
+        for s in ours:  # not left `running`: its summary (from an earlier finish) is kept
+            opened.finish_study(s.id, s.summary, status="interrupted")
         done = "no study was opened"
-        if running:
-            runs = {link.run.id: link.run.status for link in opened.study_links(running[0].id)}
+        if ours:
+            runs = {link.run.id: link.run.status for link in opened.study_links(ours[0].id)}
             ok = sum(st in ("finished", "diverged") for st in runs.values())
-            done = (f"study {running[0].name}: {ok} runs done, the runs in progress were stopped "
+            done = (f"study {ours[0].name}: {ok} runs done, the runs in progress were stopped "
                     "(stored as interrupted)")  # fmt: skip
         resume = shlex.join(["trainlab", *sys.argv[1:]])
         print(f"interrupted: {done}; resume with: {resume}", file=sys.stderr)

@@ -48,6 +48,11 @@ def run_job(store: Store, study_id: str, job: Job, extra: Sequence[Callback] = (
         recorders.append(Recorder(every=job.record))
     try:
         result = run(job.config, store, [*extra, *recorders])
+    except KeyboardInterrupt as stop:  # keep the interrupted run in its study (`gc`, `study rm`)
+        run_id = failed_run(stop)
+        if run_id:
+            store.link(study_id, run_id, job.variant, role=job.role)
+        raise
     except Exception as exc:  # a failed run never stops the study; it is stored `failed`
         run_id = failed_run(exc)  # the run this call stored, not another process's failed twin
         if run_id:
@@ -61,3 +66,4 @@ def run_job(store: Store, study_id: str, job: Job, extra: Sequence[Callback] = (
         recorder.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
     store.link(study_id, record.id, job.variant, role=job.role)
     return {"run_id": record.id, "status": record.status, "error": record.summary.get("reason", "")}
+

@@ -205,8 +205,9 @@ def train_group(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer
         with _sigterm_as_interrupt():
             hists = stack.fit(lambda j, m: store.log_epoch(records[j].id, int(m["epoch"]), m))
     except KeyboardInterrupt:
-        for rec in records:
+        for rec, job in zip(records, jobs, strict=True):
             store.finish_run(rec.id, "interrupted", {}, "interrupted by the user or a signal")
+            store.link(study_id, rec.id, job.variant, role=job.role)
         raise
     except Exception as exc:  # a failed group never stops the study; its runs are `failed`
         error = one_line(exc)
