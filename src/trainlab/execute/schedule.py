@@ -49,6 +49,8 @@ def execute(
     by_hash: dict[str, Outcome] = {}
     todo: dict[str, Job] = {}
     total = len({j.hash for j in jobs})
+    linked = {link.run.config_hash for link in store.study_links(study_id)}
+    store.plan_runs(study_id, len(linked | {j.hash for j in jobs}))  # earlier phases + this one
     for job in jobs:
         if job.hash in by_hash or job.hash in todo:
             continue

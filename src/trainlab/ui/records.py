@@ -83,7 +83,10 @@ def study(reader: Reader, ref: str) -> dict[str, Any]:
 
 
 def planned(config: dict[str, Any]) -> int | None:
-    """The number of runs a study plans, where its config says (a grid: variants × seeds)."""
+    """The number of runs a study plans, where its config says: as its executor recorded it, or
+    (an older grid) variants × seeds."""
+    if isinstance(config.get("planned_runs"), int):
+        return int(config["planned_runs"])
     vary, seeds = config.get("vary"), config.get("seeds")
     if isinstance(vary, dict) and isinstance(seeds, list):
         return math.prod(len(v) for v in vary.values() if isinstance(v, list)) * len(seeds)
@@ -97,9 +100,7 @@ def progress(
     ids = {r["id"]: r["status"] for r in runs}
     done = sum(s != "running" for s in ids.values())
     running = sum(s == "running" for s in ids.values())
-    total = planned(config)
-    if total is None or status != "running":
-        total = max(total or 0, len(ids))
+    total = max(planned(config) or 0, len(ids))  # a plan can grow (tuning, then final runs)
     elapsed = max(time.time() - created, 1e-6)
     eta = (total - done) * elapsed / done if done and status == "running" else None
     return {"done": done, "running": running, "total": total, "eta_s": eta}
