@@ -199,6 +199,10 @@ def test_grouping_by_seed_gives_one_band_of_three(client: TestClient, made: dict
         {"optim.name": "adam", "train.epochs": 2},
         {"optim.name": "sgd", "train.epochs": 2},
     ]
+    # labelled by the fields that differ between the groups, not by those they all share
+    assert [g["label"] for g in two["groups"]] == ["optim.name=adam", "optim.name=sgd"]
+    one = client.get("/api/groups", params={"ids": ids, "by": "optim.name,train.epochs"}).json()
+    assert [g["label"] for g in one["groups"]] == ["optim.name=adam train.epochs=2"]
     assert group["fields"] == {}
     # seeds collapsed, groups are labelled by the fields their configs differ in, never by one
     # run's name: the two sgd runs are named "plain-sgd" and a script tag
