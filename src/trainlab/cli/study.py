@@ -84,6 +84,15 @@ TargetOpt = Annotated[
 ]
 
 
+# The names of studies.regularization's METHODS and MORE (the full budget's), spelled out here
+# so that `--help` needs no torch or matplotlib; a test keeps the two lists equal.
+METHODS = ("none", "dropout 0.1", "dropout 0.2", "dropout 0.3", "dropout 0.5", "l1 1e-4", "l1 1e-3",
+           "l2 1e-4", "l2 1e-3", "weight decay 0.1", "label smoothing 0.1", "label smoothing 0.2",
+           "dropout 0.2 + l2 1e-3", "dropout 0.2 + smoothing 0.1",
+           "dropout 0.2 + l2 1e-3 + smoothing 0.1")  # fmt: skip
+METHOD_NAMES = " | ".join(METHODS)
+
+
 def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -225,7 +234,10 @@ def regularization(
     seeds: SeedsOpt = None,
     methods: Annotated[
         str | None,
-        typer.Option(help="Comma-separated method names (default: the budget's); `none` is added"),
+        typer.Option(
+            help=f"Comma-separated method names, e.g. 'dropout 0.5,l2 1e-3', of: {METHOD_NAMES}"
+            " (default: the budget's); `none` is added"
+        ),
     ] = None,
     target: TargetOpt = None,
     data: DataOpt = None,
