@@ -569,15 +569,6 @@ class Store:
                 (status, dumps(summary, default=str), study_id),
             )
 
-    def plan_runs(self, study_id: str, runs: int) -> None:
-        """Record how many distinct runs the study plans so far (`planned_runs` in its config),
-        so a live view knows the total before every run has started."""
-        with self.transaction() as c:
-            c.execute(
-                "UPDATE studies SET config=json_set(config, '$.planned_runs', ?) WHERE id=?",
-                (runs, study_id),
-            )
-
     def get_study(self, ref: str) -> StudyRecord:
         """A study by id, id prefix or name (newest if several kinds share the name)."""
         row = (
