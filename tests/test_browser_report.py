@@ -71,3 +71,34 @@ def test_report_renders_in_chromium_on_desktop_phone_and_paper(
         assert seen.problems == []
         assert {u.split(":", 1)[0] for u in seen.requests} <= {"file", "data", "about"}
         assert [u for u in seen.requests if u.startswith("file:")] == [url]
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_contents_sidebar_keeps_long_names_inside_it(
+    tmp_path: Path,
+    width: int,
+    browser: Any,  # noqa: F811
+) -> None:
+    """A study named by a long path wraps inside the contents (and its heading inside the page)
+    instead of overflowing them, on a wide screen (a sticky sidebar) and on a phone."""
+    from test_report import build_look_alike_studies
+    from trainlab.track.store import Store
+
+    store = Store(tmp_path / "store")
+    build_look_alike_studies(store)
+    ARTIFACTS.mkdir(exist_ok=True)
+    report = write_report(store, ARTIFACTS / f"report-long-names-{width}.html", everything=True)
+    assert report.path is not None
+    seen = Watched(browser, width, 900)
+    seen.page.goto(report.path.as_uri(), wait_until="load")
+    over = seen.page.evaluate(
+        "(() => { const toc = document.querySelector('nav.toc'), box = toc.getBoundingClientRect();"
+        " return [toc.scrollWidth - toc.clientWidth, ...[...toc.querySelectorAll('a')]"
+        ".map(a => a.getBoundingClientRect().right - box.right)]; })()"
+    )
+    assert max(over) <= 0, f"the contents overflow by {max(over)} px"
+    sideways = seen.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert sideways <= 0, "a long name makes the page scroll sideways"
+    seen.page.screenshot(path=str(ARTIFACTS / f"report-long-names-{width}.png"))
+    seen.close()
+    assert seen.problems == []

@@ -310,3 +310,57 @@ def test_studies_page_loads_on_a_store_with_every_inspection_kind(
         shoot(w, "ui-studies-every-inspection-desktop.png")
         w.close()
         assert w.problems == []
+
+
+def test_runs_table_keeps_key_metrics_on_screen_at_1400_px(browser: Any, tmp_path: Path) -> None:
+    """The default Runs table shows val_acc and test_acc without scrolling on a 1400 px screen,
+    even for a run with a long name and a user model named by its long path; wider tables scroll
+    inside their box with the run id kept in view (sticky)."""
+    import trainlab
+    from test_ui import tiny
+    from test_user_code import NET
+    from trainlab.track.store import Store
+
+    folder = tmp_path / "home" / "someone" / "projects" / "a-long-project-name" / "models"
+    folder.mkdir(parents=True)
+    (folder / "mynet.py").write_text(NET)
+    store = Store(tmp_path / "store")
+    long = "regularization-quick-5c4881ba-dropout-0.5-" + "x" * 60
+    over = {"model.name": f"{folder / 'mynet.py'}:Net", "model.options": {}}
+    trainlab.run(tiny(name=long, **over), store)
+    with serve(store.root) as url:
+        w = Watched(browser, 1400, 900)
+        w.page.goto(url + "#/runs")
+        w.page.wait_for_selector("#runs tbody tr")
+        edges = w.page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('#runs th')]"
+            ".map(th => [th.textContent.replace(/ [↓↑]$/, ''), th.getBoundingClientRect().right]))"
+        )
+        width = w.page.evaluate("window.innerWidth")
+        assert edges["val_acc"] <= width and edges["test_acc"] <= width, (edges, width)
+        shoot(w, "ui-runs-1400.png")
+        # more columns than fit: the table scrolls in its box, the id column stays in view
+        w.page.fill("#cols", ", ".join(f"{f}" for f in COLUMNS_WIDE))
+        w.page.press("#cols", "Enter")
+        until(w.page, "document.querySelectorAll('#runs th').length > 14")
+        box = w.page.locator("#runs-table .scroll")
+        assert w.page.evaluate("(() => { const s = document.querySelector('#runs-table .scroll');"
+                               " return s.scrollWidth > s.clientWidth; })()")  # fmt: skip
+        before = w.page.evaluate(
+            "document.querySelector('#runs tbody td.id').getBoundingClientRect().left"
+        )
+        box.evaluate("s => { s.scrollLeft = s.scrollWidth; }")
+        w.page.wait_for_timeout(100)
+        after = w.page.evaluate(
+            "document.querySelector('#runs tbody td.id').getBoundingClientRect().left"
+        )
+        assert abs(after - before) < 1, (before, after)
+        sideways = w.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert sideways <= 0
+        w.close()
+        assert w.problems == []
+
+
+COLUMNS_WIDE = ("model.name", "data.name", "optim.name", "optim.lr", "optim.momentum",
+                "optim.weight_decay", "schedule.name", "train.epochs", "train.batch_size",
+                "regularize.dropout", "seed", "val_acc", "test_acc", "train_loss", "val_loss")  # fmt: skip

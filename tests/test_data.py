@@ -171,7 +171,8 @@ def test_image_folder_with_class_subfolders(tmp_path: Path) -> None:
     ("name", "setup", "needle"),
     [
         ("npz", lambda p: None, "does not exist"),
-        ("npz", lambda p: p.write_text("not a zip"), "not a readable .npz file"),
+        ("npz", lambda p: p.write_text("not a zip"), "not an .npz file (numpy.savez writes one)"),
+        ("npz", lambda p: p.write_bytes(b"PK\x03\x04cut short"), "not a readable .npz file"),
         ("npz", lambda p: np.savez(p, x=np.zeros((4, 2))), "the file has no array 'y'"),
         (
             "npz",
@@ -197,6 +198,17 @@ def test_missing_or_malformed_user_files_are_one_line_errors(
         load(DataConfig(name=name, options={"path": str(path)}), 0)
     msg = str(info.value)
     assert needle in msg and "\n" not in msg
+
+
+def test_a_csv_read_as_npz_says_to_use_the_csv_loader(tmp_path: Path) -> None:
+    path = tmp_path / "table.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    with pytest.raises(TrainlabError) as info:
+        load(DataConfig(name="npz", options={"path": str(path)}), 0)
+    assert str(info.value) == (
+        f"data.options.path={str(path)!r}: not an .npz file (numpy.savez writes one);"
+        " for a CSV file use data.name=csv"
+    )  # not numpy's advice to load pickles
 
 
 def test_a_file_loader_without_a_path_says_so() -> None:

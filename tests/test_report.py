@@ -260,6 +260,34 @@ def test_a_study_without_summary_is_reported_not_fatal(tmp_path: Path) -> None:
     assert report.warnings == [f"optimizers half ({section.facts[2].value}) has no summary"]
 
 
+def build_look_alike_studies(store: Store) -> list[str]:
+    """Two optimizer studies with one summary title, on different models and data; their names."""
+    names = ["opt-moons-mlp", "opt-spirals-logreg-" + "very/long/path/" * 6]
+    setups = [("moons", "mlp", {"width": 8}), ("spirals", "logreg", {})]
+    for name, (data, model, options) in zip(names, setups, strict=True):
+        study = store.open_study(name, "optimizers", {})
+        cfg = tiny(name=name, **{"data.name": data, "model.name": model, "model.options": options})
+        run = trainlab.run(cfg, store).record
+        assert run is not None
+        store.link(study.id, run.id, "adam", role="final")
+        summary = Summary("optimizers", "Optimizers and learning-rate schedules", ["one run"])
+        store.finish_study(study.id, summary.to_json())
+    return names
+
+
+def test_study_titles_name_the_study_its_model_and_data(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    names = build_look_alike_studies(store)
+    report = build_report(store, select(store, names))
+    titles = sorted(s.title for g in report.groups for s in g.sections)
+    assert titles == [
+        f"Optimizers and learning-rate schedules: {names[0]} (mlp on moons)",
+        f"Optimizers and learning-rate schedules: {names[1]} (logreg on spirals)",
+    ]
+    text = " ".join(Page(render(report)).text)
+    assert all(t in text for t in titles)  # in the contents and on each section
+
+
 def test_runs_table_lists_only_differing_fields_and_shares_the_rest(
     made: dict[str, Any],
 ) -> None:

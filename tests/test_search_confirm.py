@@ -92,11 +92,20 @@ def test_cli_summary_goes_to_stdout_with_the_confirmed_test_accuracy(
     (tmp_path / "base.yaml").write_text(json.dumps(BASE))
     (tmp_path / "space.yaml").write_text(json.dumps(SPACE))
     args = ["search", "run", str(tmp_path / "base.yaml"), str(tmp_path / "space.yaml")]
-    assert main([*args, "train.epochs=1", "--method", "grid", "--confirm", "1"]) == 0
+    assert main([*args, "train.epochs=1", "--method", "grid", "--confirm", "1", "--name", "c"]) == 0
     captured = capsys.readouterr()
     assert "best (confirmed on 3 fresh seeds): trial" in captured.out
     assert "test_acc" in captured.out and "95% CI" in captured.out
     assert "confirm trial" in captured.err and "confirm trial" not in captured.out
+    # `search show` names the confirmed winner too, as text and in its JSON
+    assert main(["search", "show", "c", "--json"]) == 0
+    won = json.loads(capsys.readouterr().out)["winner"]
+    assert len(won["seeds"]) == 3 and len(won["test_acc"]) == 3 and len(won["run_ids"]) == 3
+    assert main(["search", "show", "c"]) == 0
+    shown = capsys.readouterr().out
+    mean = sum(won["values"]) / 3
+    assert f"Confirmed winner: trial {won['trial']}, mean val_acc {mean:.4f} over 3 fresh" in shown
+    assert f"winner's runs: {', '.join(won['run_ids'])}" in shown
 
 
 @pytest.mark.slow  # a subprocess that imports torch: ~10 s on a quiet machine

@@ -177,3 +177,16 @@ def _a_run_is_training(root: Path) -> bool:
             return bool(c.execute("SELECT count(*) FROM epochs").fetchone()[0])
     except sqlite3.Error:
         return False
+
+
+def test_regularization_help_lists_every_method_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from trainlab.cli.study import METHODS
+    from trainlab.studies.regularization import METHODS as QUICK
+    from trainlab.studies.regularization import MORE
+
+    assert sorted(METHODS) == sorted({**QUICK, **MORE})
+    code, out, _ = cli(capsys, "study", "regularization", "--help")
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", out).split())  # rich's box, then one line
+    assert code == 0 and "e.g. 'dropout 0.5,l2 1e-3'" in text
+    listed = text.split("of: ", 1)[1].split(" (default: the budget's)")[0].split(" | ")
+    assert listed == list(METHODS)

@@ -203,6 +203,10 @@ def test_grouping_by_seed_gives_one_band_of_three(client: TestClient, made: dict
         {"optim.name": "adam", "train.epochs": 2},
         {"optim.name": "sgd", "train.epochs": 2},
     ]
+    # labelled by the fields that differ between the groups, not by those they all share
+    assert [g["label"] for g in two["groups"]] == ["optim.name=adam", "optim.name=sgd"]
+    one = client.get("/api/groups", params={"ids": ids, "by": "optim.name,train.epochs"}).json()
+    assert [g["label"] for g in one["groups"]] == ["optim.name=adam train.epochs=2"]
     assert group["fields"] == {}
     # seeds collapsed, groups are labelled by the fields their configs differ in, never by one
     # run's name: the two sgd runs are named "plain-sgd" and a script tag
@@ -313,3 +317,37 @@ def test_report_of_a_selection_writes_the_static_report(
     served = client.get(resp.json()["url"])
     assert served.status_code == 200 and b"plain-sgd" in served.content
     assert client.post("/api/report", json={"ids": []}).status_code == 400
+
+
+def test_live_progress_counts_only_ended_runs_as_done(tmp_path: Path) -> None:
+    """While a study trains, the runs in progress are listed as running (not done) and the total
+    is the plan's, known before every run has started."""
+    from trainlab.execute import Job, execute
+    from trainlab.execute.schedule import record_planned
+    from trainlab.execute.unit import run_job
+    from trainlab.train.callbacks import Callback
+    from trainlab.ui.queries import Reader
+    from trainlab.ui.records import study
+
+    store = Store(tmp_path / "store")
+    sid = store.open_study("live", "regularization", {"seeds": 3}).id
+    jobs = [Job("none", tiny(seed=s)) for s in range(3)]
+    seen: list[dict[str, Any]] = []
+
+    class Peek(Callback):
+        def on_epoch(self, epoch: int, model: Any, metrics: dict[str, float]) -> None:
+            seen.append(study(Reader(store.root), sid)["progress"])
+
+    execute(store, sid, jobs[:2], workers=1, progress=lambda *_: seen.append(
+        study(Reader(store.root), sid)["progress"]))  # fmt: skip
+    assert [(p["done"], p["running"], p["total"]) for p in seen] == [
+        (0, 0, 2),
+        (1, 0, 2),
+        (2, 0, 2),
+    ]
+    assert seen[1]["eta_s"] > 0
+    seen.clear()
+    record_planned(store.study_dir(sid), 3)  # a third run, trained by hand with a peeking callback
+    run_job(store, sid, jobs[2], extra=[Peek()])
+    assert [(p["done"], p["running"], p["total"]) for p in seen] == [(2, 1, 3), (2, 1, 3)]
+    assert seen[0]["eta_s"] > 0

@@ -196,21 +196,32 @@ def search_show(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a search's trials (live, also while it runs) and its best trial."""
+    """Show a search's trials (live, also while it runs), its best trial and, with --confirm, the
+    confirmed winner (its fresh seeds' mean and test accuracy)."""
+    from dataclasses import asdict
+
     from trainlab.search import load_trials
+    from trainlab.search.confirm import describe_winner
+    from trainlab.search.results import stored_winner
 
     record, trials = load_trials(open_store(store), name, storage)
     metric = record.config.get("metric", "value")
+    chosen = stored_winner(record.summary)
     if as_json:
         print_json({"name": record.name, "status": record.status, "config": record.config,
-                    "trials": [t.__dict__ for t in trials]})  # fmt: skip
+                    "trials": [t.__dict__ for t in trials],
+                    "winner": asdict(chosen) if chosen else None})  # fmt: skip
         return
     _print_trials(record.name, trials, metric)
     best = record.summary.get("data", {}).get("best")
-    if best:
+    if best and chosen is None:
         out.print(
             f"best: trial {best['number']} (run {best['run_id']}) {metric} = {fmt(best['value'])}"
         )
+    if chosen is not None:
+        out.print(describe_winner(chosen, metric), soft_wrap=True)
+        out.print(f"winner's runs: {', '.join(chosen.run_ids)}", soft_wrap=True)
+    if best:
         out.print(f"best config: {record.dir / 'best.yaml'}")
 
 

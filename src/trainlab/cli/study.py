@@ -84,6 +84,15 @@ TargetOpt = Annotated[
 ]
 
 
+# The names of studies.regularization's METHODS and MORE (the full budget's), spelled out here
+# so that `--help` needs no torch or matplotlib; a test keeps the two lists equal.
+METHODS = ("none", "dropout 0.1", "dropout 0.2", "dropout 0.3", "dropout 0.5", "l1 1e-4", "l1 1e-3",
+           "l2 1e-4", "l2 1e-3", "weight decay 0.1", "label smoothing 0.1", "label smoothing 0.2",
+           "dropout 0.2 + l2 1e-3", "dropout 0.2 + smoothing 0.1",
+           "dropout 0.2 + l2 1e-3 + smoothing 0.1")  # fmt: skip
+METHOD_NAMES = " | ".join(METHODS)
+
+
 def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -112,15 +121,19 @@ def _run(kind: str, store: Path | None, study: Callable[[Any], StudyResult]) -> 
     """Run a study; on Ctrl-C print one line (what finished, what was interrupted, how to
     resume) and exit 130."""
     opened = open_store(store)
+    before = {s.id for s in opened.list_studies(kind) if s.status == "running"}
     try:
         return study(opened)
     except KeyboardInterrupt:
         running = [s for s in opened.list_studies(kind) if s.status == "running"]
+        ours = [s for s in running if s.id not in before] or running[:1]
+        for s in ours:  # not left `running`: its summary (from an earlier finish) is kept
+            opened.finish_study(s.id, s.summary, status="interrupted")
         done = "no study was opened"
-        if running:
-            runs = {link.run.id: link.run.status for link in opened.study_links(running[0].id)}
+        if ours:
+            runs = {link.run.id: link.run.status for link in opened.study_links(ours[0].id)}
             ok = sum(st in ("finished", "diverged") for st in runs.values())
-            done = (f"study {running[0].name}: {ok} runs done, the runs in progress were stopped "
+            done = (f"study {ours[0].name}: {ok} runs done, the runs in progress were stopped "
                     "(stored as interrupted)")  # fmt: skip
         resume = shlex.join(["trainlab", *sys.argv[1:]])
         print(f"interrupted: {done}; resume with: {resume}", file=sys.stderr)
@@ -221,7 +234,10 @@ def regularization(
     seeds: SeedsOpt = None,
     methods: Annotated[
         str | None,
-        typer.Option(help="Comma-separated method names (default: the budget's); `none` is added"),
+        typer.Option(
+            help=f"Comma-separated method names, e.g. 'dropout 0.5,l2 1e-3', of: {METHOD_NAMES}"
+            " (default: the budget's); `none` is added"
+        ),
     ] = None,
     target: TargetOpt = None,
     data: DataOpt = None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -90,10 +91,21 @@ def npz(
     optional `class_names`. `kind` overrides the shape-based guess (see `_as_inputs`).
     `standardize`: scale float features by the train split's mean and std."""
     p = _path(path, ".npz file")
+    with p.open("rb") as head:
+        if head.read(4) != b"PK\x03\x04":  # an .npz is a zip archive; numpy's advice about
+            # pickles would send the user the wrong way
+            hint = (
+                "; for a CSV file use data.name=csv"
+                if p.suffix.lower() in (".csv", ".tsv", ".txt")
+                else ""
+            )
+            raise DataError(
+                f"data.options.path={path!r}: not an .npz file (numpy.savez writes one){hint}"
+            )
     try:
         with np.load(p, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"data.options.path={path!r}: not a readable .npz file ({exc})") from None
     missing = {"x", "y"} - set(arrays)
     if missing:

@@ -106,14 +106,16 @@ class Pool:
         return True
 
     def close(self, sig: int = signal.SIGTERM) -> None:
-        """End every worker: close its input (it exits when idle), then signal it."""
-        for proc in self.procs.values():
+        """End every worker: close its input (it exits when idle), then signal it. The feeder
+        thread drops workers from `procs` as they end, so this walks a copy."""
+        procs = list(self.procs.values())
+        for proc in procs:
             if proc.stdin is not None and not proc.stdin.closed:
                 with suppress(OSError):
                     proc.stdin.close()
             if proc.poll() is None and sig != signal.SIGTERM:
                 proc.send_signal(sig)
-        for proc in self.procs.values():
+        for proc in procs:
             try:
                 proc.wait(timeout=5 if sig == signal.SIGTERM else 30)
             except subprocess.TimeoutExpired:
@@ -263,7 +265,8 @@ def _share(
     except KeyboardInterrupt:
         with lock:
             pending.clear()
-        shutdown_with(signal.SIGINT)
+        with _no_second_interrupt():  # a second Ctrl-C must not cut the workers' last writes
+            shutdown_with(signal.SIGINT)
         raise
 
 
@@ -340,6 +343,19 @@ def _pump(index: int, stream: IO[str], events: queue.Queue[tuple[int, str | None
         if line.strip():
             events.put((index, line))
     events.put((index, None))
+
+
+@contextmanager
+def _no_second_interrupt() -> Iterator[None]:
+    """Ignore SIGINT while the workers store their interrupted runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager

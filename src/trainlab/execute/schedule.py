@@ -9,10 +9,13 @@ into a store of its own and sends its records back here.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from trainlab.errors import ConfigError
 from trainlab.execute.groups import plan_units
@@ -20,6 +23,8 @@ from trainlab.execute.jobs import DONE, Job, Outcome, Progress, check_workers
 from trainlab.execute.settings import ExecSettings, current
 from trainlab.execute.unit import Answer
 from trainlab.track.store import Store
+
+PLANNED_FILE = "planned.json"  # in the study's folder: {"planned_runs": n}
 
 
 def execute(
@@ -49,6 +54,8 @@ def execute(
     by_hash: dict[str, Outcome] = {}
     todo: dict[str, Job] = {}
     total = len({j.hash for j in jobs})
+    linked = {link.run.config_hash for link in store.study_links(study_id)}
+    record_planned(store.study_dir(study_id), len(linked | {j.hash for j in jobs}))
     for job in jobs:
         if job.hash in by_hash or job.hash in todo:
             continue
@@ -84,6 +91,16 @@ def execute(
         if out.run is not None and out.job is not by_hash[out.job.hash].job:
             store.link(study_id, out.run.id, out.job.variant, role=out.job.role)
     return outcomes
+
+
+def record_planned(folder: Path, runs: int) -> None:
+    """Write how many distinct runs the study plans so far (its earlier phases and this one) to
+    PLANNED_FILE in its folder, so a live view knows the total before every run has started.
+    A file, not the study's config: the config is the plan a rerun is checked against."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{PLANNED_FILE}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps({"planned_runs": runs}))
+    os.replace(tmp, folder / PLANNED_FILE)  # whole or absent for a reader
 
 
 def _for(job: Job, shared: Outcome) -> Outcome:

@@ -47,7 +47,12 @@ def run_job(store: Store, study_id: str, job: Job, extra: Sequence[Callback] = (
 
         recorders.append(Recorder(every=job.record))
     try:
-        result = run(job.config, store, [*extra, *recorders])
+        result = run(job.config, store, [*extra, _link_on_start(store, study_id, job), *recorders])
+    except KeyboardInterrupt as stop:  # keep the interrupted run in its study (`gc`, `study rm`)
+        run_id = failed_run(stop)
+        if run_id:
+            store.link(study_id, run_id, job.variant, role=job.role)
+        raise
     except Exception as exc:  # a failed run never stops the study; it is stored `failed`
         run_id = failed_run(exc)  # the run this call stored, not another process's failed twin
         if run_id:
@@ -61,3 +66,22 @@ def run_job(store: Store, study_id: str, job: Job, extra: Sequence[Callback] = (
         recorder.save(record.dir)  # `trainlab inspect recorder --run ID` draws it
     store.link(study_id, record.id, job.variant, role=job.role)
     return {"run_id": record.id, "status": record.status, "error": record.summary.get("reason", "")}
+
+
+def _link_on_start(store: Store, study_id: str, job: Job) -> Callback:
+    """A callback that links the run to its study at its first step, so a live view counts the
+    runs in progress; only when it is the one running run of its config (as the search objective
+    does: several means another process trains a twin, and the link waits for the run's end)."""
+    from trainlab.train.callbacks import Callback
+
+    class LinkOnStart(Callback):
+        linked = False
+
+        def on_step(self, step: int, model: Any, loss: Any) -> None:
+            if not self.linked:
+                self.linked = True
+                running = store.list_runs("running", {"config_hash": job.hash})
+                if len(running) == 1:
+                    store.link(study_id, running[0].id, job.variant, role=job.role)
+
+    return LinkOnStart()

@@ -64,10 +64,11 @@ def train_group(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer
                 lambda j, m: store.log_epoch(records[j].id, int(m["epoch"]), m), [_Held(beats)]
             )
     except KeyboardInterrupt:
-        for rec in records:
+        for rec, job in zip(records, jobs, strict=True):
             store.finish_run(
                 rec.id, "interrupted", {}, "interrupted by the user or a signal", owned=True
             )
+            store.link(study_id, rec.id, job.variant, role=job.role)
         raise
     except Exception as exc:  # a failed group never stops the study; its runs are `failed`
         error = one_line(exc)

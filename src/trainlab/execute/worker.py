@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from types import FrameType
 
 PARENT_ENV = "TRAINLAB_WORKER_PARENT"  # the pid of the process that started this worker
 
@@ -29,6 +30,7 @@ def serve() -> int:
     os.dup2(2, 1)  # anything printed by libraries goes to the log, never into the answers
     sys.stdout = sys.stderr
     _exit_with_parent()
+    signal.signal(signal.SIGINT, _interrupt_once)
     import trainlab.train.experiment  # noqa: F401  (torch now, while the parent already trains)
 
     stores: dict[str, Store] = {}
@@ -48,6 +50,13 @@ def serve() -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _interrupt_once(signum: int, frame: FrameType | None) -> None:
+    """The first SIGINT stops the run; later ones (Ctrl-C reaches the whole process group, then
+    the parent signals again) are ignored so the run is still stored `interrupted` and linked."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _exit_with_parent() -> None:

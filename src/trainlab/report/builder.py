@@ -257,6 +257,7 @@ class _Builder:
             section.runs, section.shared_config = self.runs_table(
                 f"Runs behind {study.name}", pairs
             )
+        section.title = _study_title(section.title, study.name, [r for _, r in pairs])
         return section
 
     def _fill(self, section: Section, study: StudyRecord, summary: Summary) -> None:
@@ -445,6 +446,17 @@ def _group_of(kind: str) -> str:
     if kind == "search" or kind.startswith("search-"):
         return "searches"
     return "inspections" if kind.startswith("inspect") else "studies"
+
+
+def _study_title(title: str, name: str, runs: list[RunRecord]) -> str:
+    """A study's heading: its summary's title, its name, and the models and data of its runs
+    ("Optimizers and learning-rate schedules: opt-a (mlp on mnist1d)"), so that two studies of
+    one kind tell apart in the contents and in Findings."""
+    models = ", ".join(dict.fromkeys(r.config.model.name for r in runs))
+    data = ", ".join(dict.fromkeys(r.config.data.name for r in runs))
+    setup = f" ({models} on {data})" if runs else ""
+    head = title if title == name else f"{title}: {name}"
+    return head + setup
 
 
 def _named(name: str, options: dict[str, Any]) -> str:

@@ -206,6 +206,16 @@ def write_results(
     )  # fmt: skip
 
 
+def stored_winner(summary: dict[str, Any]) -> Confirmed | None:
+    """The confirmed winner recorded in a search's stored summary (None: not confirmed)."""
+    data = summary.get("data") or {}
+    number = data.get("winner")
+    for c in data.get("confirm") or []:
+        if c.get("trial") == number:
+            return Confirmed(**c)
+    return None
+
+
 def _trials_table(trials: list[TrialRecord], space: SearchSpace, metric: str) -> Table:
     cols = [
         "trial",

@@ -137,11 +137,12 @@ def run(
         )
         with heartbeat, _sigterm_as_interrupt():
             history = fit(model, dataset, cfg, cbs, checkpoint_dir=record.dir)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         with contextlib.suppress(StoreError):
             store.finish_run(
                 record.id, "interrupted", {}, "interrupted by the user or a signal", owned=True
             )
+        setattr(stop, FAILED_RUN_ATTR, record.id)  # its caller links the interrupted run too
         raise
     except Exception as exc:
         error = "".join(traceback.format_exception_only(exc)).strip()

@@ -95,6 +95,16 @@ def _label_by_differences(buckets: list[dict[str, Any]], most: int = 4) -> None:
             b["label"] = names.pop() if len(names) == 1 else "all runs"
 
 
+def _label_by_named_differences(buckets: list[dict[str, Any]], named: list[str]) -> None:
+    """Grouped by fields: label each group by those of them whose values differ between the
+    groups (every group shares the rest, so it tells nothing apart); one group keeps them all."""
+    differ = [
+        f for f in named if len({json.dumps(b["fields"][f], default=str) for b in buckets}) > 1
+    ]
+    for b in buckets:
+        b["label"] = " ".join(f"{f}={b['fields'][f]}" for f in differ or named)
+
+
 def groups(
     reader: Reader, ids: list[str], by: list[str], metric: str, how: str = "last", k: int = 0
 ) -> dict[str, Any]:
@@ -111,6 +121,8 @@ def groups(
         b["runs"].append(c)
     if not named:
         _label_by_differences(list(buckets.values()))
+    else:
+        _label_by_named_differences(list(buckets.values()), named)
     out = []
     for b in buckets.values():
         runs = b["runs"]

@@ -19,8 +19,17 @@ from trainlab.errors import StoreError
 from trainlab.ui.query import COLUMNS, QueryError, field_sql, parse
 
 BUSY_MS = 2000  # a reader waits at most this long (WAL readers rarely wait at all)
-DEFAULT_COLUMNS = ("model.name", "data.name", "optim.name", "optim.lr", "seed")
-DEFAULT_METRICS = ("epochs", "val_acc", "test_acc", "train_loss")
+# The key metrics come first, so a long model path or data name never pushes them off-screen.
+DEFAULT_METRICS = ("val_acc", "test_acc")
+DEFAULT_COLUMNS = (
+    "model.name",
+    "data.name",
+    "optim.name",
+    "optim.lr",
+    "seed",
+    "epochs",
+    "train_loss",
+)
 X_AXES = ("epoch", "step", "seconds")
 PAGE_MAX = 500
 
@@ -96,7 +105,7 @@ class Reader:
         known = self.known()
         where = parse(q, known)
         size = max(1, min(size, PAGE_MAX))
-        cols = columns or [c for c in (*DEFAULT_COLUMNS, *DEFAULT_METRICS) if c in known]
+        cols = columns or [c for c in (*DEFAULT_METRICS, *DEFAULT_COLUMNS) if c in known]
         exprs = [field_sql(c, known) for c in cols]
         order = field_sql(sort, known) if sort else "created"
         sql = (

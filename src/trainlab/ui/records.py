@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trainlab.errors import StoreError
+from trainlab.execute.schedule import PLANNED_FILE
 from trainlab.track.summary import slug
 from trainlab.ui.queries import Reader
 
@@ -78,12 +79,19 @@ def study(reader: Reader, ref: str) -> dict[str, Any]:
         "config": conf,
         "summary": summary,
         "runs": runs,
-        "progress": progress(runs, conf, created, status),
+        "progress": progress(runs, conf, created, status, reader.root / "studies" / sid),
     }
 
 
-def planned(config: dict[str, Any]) -> int | None:
-    """The number of runs a study plans, where its config says (a grid: variants × seeds)."""
+def planned(config: dict[str, Any], folder: Path) -> int | None:
+    """The number of runs a study plans: as its executor recorded it in the study's folder, or
+    (a study from before) where its config says (a grid: variants × seeds)."""
+    try:
+        runs = json.loads((folder / PLANNED_FILE).read_text()).get("planned_runs")
+    except (OSError, ValueError, AttributeError):
+        runs = None
+    if isinstance(runs, int):
+        return runs
     vary, seeds = config.get("vary"), config.get("seeds")
     if isinstance(vary, dict) and isinstance(seeds, list):
         return math.prod(len(v) for v in vary.values() if isinstance(v, list)) * len(seeds)
@@ -91,15 +99,13 @@ def planned(config: dict[str, Any]) -> int | None:
 
 
 def progress(
-    runs: list[dict[str, Any]], config: dict[str, Any], created: float, status: str
+    runs: list[dict[str, Any]], config: dict[str, Any], created: float, status: str, where: Path
 ) -> dict[str, Any]:
     """Done / total and an ETA from the study's own pace so far (runs done per second)."""
     ids = {r["id"]: r["status"] for r in runs}
     done = sum(s != "running" for s in ids.values())
     running = sum(s == "running" for s in ids.values())
-    total = planned(config)
-    if total is None or status != "running":
-        total = max(total or 0, len(ids))
+    total = max(planned(config, where) or 0, len(ids))  # a plan can grow (tuning, then final runs)
     elapsed = max(time.time() - created, 1e-6)
     eta = (total - done) * elapsed / done if done and status == "running" else None
     return {"done": done, "running": running, "total": total, "eta_s": eta}

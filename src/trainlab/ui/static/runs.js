@@ -34,16 +34,18 @@ TL.pages.runs = function (main) {
     count.textContent = `${data.total} runs match` + (data.total > data.size ? ` · page ${data.page + 1} of ${Math.ceil(data.total / data.size)}` : "");
     const head = ["", "run", "name", "status", "created", ...data.columns];
     const keys = [null, "id", "name", "status", "created", ...data.columns];
-    const th = head.map((h, i) => TL.el("th", { class: i > 4 ? "num" : "", title: keys[i] ? "sort by " + keys[i] : "",
+    const numeric = data.columns.map((_, j) => data.rows.some((r) => typeof r.values[j] === "number"));
+    const th = head.map((h, i) => TL.el("th", { class: i > 4 && numeric[i - 5] ? "num" : "", title: keys[i] ? "sort by " + keys[i] : "",
       on: { click: () => { if (!keys[i]) return; s.order = s.sort === keys[i] && s.order === "desc" ? "asc" : "desc";
         s.sort = keys[i]; load(); } } }, h + (s.sort === keys[i] ? (s.order === "desc" ? " ↓" : " ↑") : "")));
     const rows = data.rows.map((r) => {
       const box = TL.el("input", { type: "checkbox", "aria-label": "select " + r.id, checked: s.selected.has(r.id),
         on: { change: (e) => { e.target.checked ? s.selected.add(r.id) : s.selected.delete(r.id); showSelection(); } } });
       return TL.el("tr", { class: s.selected.has(r.id) ? "sel" : "", "data-id": r.id },
-        TL.el("td", {}, box), TL.el("td", {}, TL.runLink(r.id)), TL.el("td", { class: "name", title: r.name }, r.name),
+        TL.el("td", {}, box), TL.el("td", { class: "id" }, TL.runLink(r.id)), TL.el("td", { class: "name", title: r.name }, r.name),
         TL.el("td", {}, TL.badge(r.status)), TL.el("td", {}, TL.when(r.created)),
-        r.values.map((v) => TL.el("td", { class: typeof v === "number" ? "num" : "" }, TL.fmt(v))));
+        r.values.map((v) => typeof v === "number" ? TL.el("td", { class: "num" }, TL.fmt(v))
+          : TL.el("td", { class: "text", title: TL.fmt(v) }, TL.fmt(v))));
     });
     tableBox.replaceChildren(TL.el("div", { class: "scroll" }, TL.el("table", { id: "runs" },
       TL.el("thead", {}, TL.el("tr", {}, th)), TL.el("tbody", {}, rows))));
