@@ -18,7 +18,7 @@ TINY = ["data.name=moons", "data.options.n=200", "model.options.width=8", "train
 def test_sigint_mid_study_keeps_links_exits_130_and_a_rerun_resumes(tmp_path: Path) -> None:
     root = tmp_path / "store"
     args = ["study", "regularization", *TINY, "--methods", "dropout 0.5", "--seeds", "3",
-            "--workers", "2", "--name", "x", "--store", str(root)]  # fmt: skip
+            "--selection-seeds", "0", "--workers", "2", "--name", "x", "--store", str(root)]  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "trainlab", *args],
         stdout=subprocess.PIPE,

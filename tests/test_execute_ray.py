@@ -37,7 +37,9 @@ def test_grid_study_on_ray_is_stored_by_the_driver_and_resumes(local_ray: None) 
     store = Store()
     base = RunConfig.model_validate(TINY)
     with use(RAY):
-        first = run_grid(base, ["optim.lr=0.01,0.1"], 2, 2, store, "ray-grid", progress=False)
+        first = run_grid(
+            base, ["optim.lr=0.01,0.1"], 2, 2, store, "ray-grid", progress=False, selection_seeds=0
+        )
     assert first.counts["finished"] == 4 and first.counts["reused"] == 0
     runs = store.list_runs()
     assert len(runs) == 4 and {r.status for r in runs} == {"finished"}
@@ -46,7 +48,9 @@ def test_grid_study_on_ray_is_stored_by_the_driver_and_resumes(local_ray: None) 
         assert (run.dir / "reliability.json").exists() and (run.dir / "model.pt").exists()
         assert "test_acc" in run.summary
     with use(RAY):
-        again = run_grid(base, ["optim.lr=0.01,0.1"], 2, 2, store, "ray-grid", progress=False)
+        again = run_grid(
+            base, ["optim.lr=0.01,0.1"], 2, 2, store, "ray-grid", progress=False, selection_seeds=0
+        )
     assert again.counts["reused"] == 4 and len(store.list_runs()) == 4
 
 

@@ -64,6 +64,9 @@ def build_inspection_store(root: Path) -> dict[str, Any]:
         "residual": ["data.name=mnist1d", "data.options.num_samples=200", "model.name=resnet",
                      "model.options.depth=8", "model.options.width=4"],
         "recorder": ["data.name=moons", "data.options.n=200", "model.name=mlp"],
+        "attribution": ["data.name=seq_pair", "data.options.n=200", "model.name=transformer",
+                        "model.options.dim=16"],
+        "spectrum": ["data.name=moons", "data.options.n=200", "model.name=mlp"],
         "similarity": ["data.name=moons", "data.options.n=200", "model.name=mlp"],
         "landscape": ["data.name=moons", "data.options.n=200", "model.name=mlp"],
     }  # fmt: skip
