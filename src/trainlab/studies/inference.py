@@ -184,16 +184,17 @@ def difference(
         rows = []
     p_exact = max(p_exact, floor)
     test = Test(diff, None, p_exact, how, n, se_s, df_s, floor, p_exact)
-    ex = _examples(fa, fr, rows, paired, examples_a, examples_ref)
-    if ex is not None:
+    outcomes = _outcomes(fa, fr, rows, paired, examples_a, examples_ref)
+    ex = None if outcomes is None else examples_se(*outcomes, paired)
+    if outcomes is not None and ex is not None:
         _, se, df = ex
-        test.se, test.df, test.examples = se, df, next(iter(examples_a.values())).size  # type: ignore[union-attr]
+        test.se, test.df, test.examples = se, df, outcomes[0].shape[1]
         test.p_examples = (
             1.0
             if se == 0 and abs(diff) <= rounding(np.array([diff]))
             else (0.0 if se == 0 else float(2 * sps.t.sf(abs(diff) / se, df)))
         )
-        sparse = _sparse_examples(fa, fr, rows, paired, examples_a, examples_ref)
+        sparse = sparse_examples(*outcomes)
         if sparse is not None:  # few discordant examples: the t's normal tail is too thin
             test.p_examples = max(test.p_examples, sparse)
         test.p = max(p_exact, test.p_examples)
@@ -216,43 +217,31 @@ def _welch_df(va: float, vr: float, na: int, nr: int) -> float:
     return (va + vr) ** 2 / (va**2 / (na - 1) + vr**2 / (nr - 1))
 
 
-def _examples(
+def _outcomes(
     fa: Mapping[int, float],
     fr: Mapping[int, float],
     rows: list[int],
     paired: bool,
     ea: Mapping[int, np.ndarray] | None,
     er: Mapping[int, np.ndarray] | None,
-) -> tuple[float, float, float] | None:
-    """The seeds x examples (diff, se, df) when every finished seed's outcomes are known."""
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(seeds, examples) 0/1 outcomes of each side's finished seeds (rows aligned by seed when
+    `paired`), or None unless every one is known and all are on one test set."""
     if not ea or not er:
         return None
     seeds_a = rows if paired else sorted(fa)
     seeds_r = rows if paired else sorted(fr)
     if any(s not in ea for s in seeds_a) or any(s not in er for s in seeds_r):
         return None
-    sizes = {ea[s].size for s in seeds_a} | {er[s].size for s in seeds_r}
-    if len(sizes) != 1:
+    if len({ea[s].size for s in seeds_a} | {er[s].size for s in seeds_r}) != 1:
         return None
-    ca = np.stack([ea[s] for s in seeds_a])
-    cr = np.stack([er[s] for s in seeds_r])
-    return examples_se(ca, cr, paired)
+    return np.stack([ea[s] for s in seeds_a]), np.stack([er[s] for s in seeds_r])
 
 
-def _sparse_examples(
-    fa: Mapping[int, float],
-    fr: Mapping[int, float],
-    rows: list[int],
-    paired: bool,
-    ea: Mapping[int, np.ndarray] | None,
-    er: Mapping[int, np.ndarray] | None,
-) -> float | None:
+def sparse_examples(ca: np.ndarray, cr: np.ndarray) -> float | None:
     """Where at most EXACT_MAX test examples differ between the variants (mean over seeds), the
     exact sign-flip p over those examples (McNemar's exact test when there is one seed)."""
-    assert ea is not None and er is not None
-    ca = np.stack([ea[s] for s in (rows if paired else sorted(fa))]).astype(float)
-    cr = np.stack([er[s] for s in (rows if paired else sorted(fr))]).astype(float)
-    e = ca.mean(0) - cr.mean(0)
+    e = ca.astype(float).mean(0) - cr.astype(float).mean(0)
     e = e[np.abs(e) > 1e-12]
     if e.size > EXACT_MAX:
         return None
