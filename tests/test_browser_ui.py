@@ -290,6 +290,7 @@ def test_studies_page_loads_on_a_store_with_every_inspection_kind(
     # The demo's store once broke this page: NaN in the residual and features summaries made
     # SQLite's json_extract fail and /api/studies a 500 ("Unexpected token 'I'").
     from test_ui import build_inspection_store
+    from trainlab.inspect.recipes import KINDS
 
     made = build_inspection_store(tmp_path / "store")
     with serve(made["store"].root) as url:
@@ -297,7 +298,10 @@ def test_studies_page_loads_on_a_store_with_every_inspection_kind(
         page = w.page
         page.goto(url + "#/studies")
         page.wait_for_selector("#main table tbody tr")
-        assert page.locator("#main table tbody tr").count() == len(made["studies"]) == 6
+        # every inspection kind and the grid study
+        assert (
+            page.locator("#main table tbody tr").count() == len(made["studies"]) == len(KINDS) + 1
+        )
         assert page.locator("#main .error").count() == 0
         for kind, sid in made["studies"].items():
             page.goto(url + f"#/study/{sid}")
