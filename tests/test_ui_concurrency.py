@@ -23,7 +23,8 @@ from trainlab.track.store import Store
 base = RunConfig.model_validate({"name": "hammer", "data": {"name": "moons", "options": {"n": 200}},
     "model": {"name": "mlp", "options": {"width": 8}},
     "train": {"epochs": 3, "batch_size": 50, "checkpoint": "none"}})
-run_grid(base, ["optim.name=sgd,adam"], seeds=2, workers=2, store=Store(sys.argv[1]), progress=False)
+run_grid(base, ["optim.name=sgd,adam"], seeds=2, workers=2, store=Store(sys.argv[1]), progress=False,
+         selection_seeds=0)
 """
 
 
