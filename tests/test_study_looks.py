@@ -8,24 +8,13 @@ import threading
 import numpy as np
 import pytest
 
-from trainlab.config import RunConfig
+from test_studies import tiny
 from trainlab.errors import ConfigError
 from trainlab.execute import load_examples
 from trainlab.studies import run_grid
 from trainlab.studies.output import StudyOutput
 from trainlab.studies.planner import plan_seeds
 from trainlab.track.store import Store
-
-TINY = {
-    "name": "tiny",
-    "data": {"name": "moons", "options": {"n": 200}},
-    "model": {"name": "mlp", "options": {"width": 8}},
-    "train": {"epochs": 2, "batch_size": 50},
-}
-
-
-def tiny(**over: object) -> RunConfig:
-    return RunConfig.model_validate(TINY).with_overrides(dict(over))
 
 
 def test_each_final_run_keeps_its_test_outcomes_compactly() -> None:
