@@ -18,7 +18,7 @@ from trainlab.config import RunConfig, load_config
 from trainlab.track.store import Store
 from trainlab.ui.app import create_app
 from trainlab.ui.groups import mean_ci
-from trainlab.ui.query import QueryError, parse
+from trainlab.ui.runfilter import QueryError, parse
 
 EVIL = "<script>alert(1)</script>"
 TINY = {
@@ -326,7 +326,7 @@ def test_live_progress_counts_only_ended_runs_as_done(tmp_path: Path) -> None:
     """While a study trains, the runs in progress are listed as running (not done) and the total
     is the plan's, known before every run has started."""
     from trainlab.execute import Job, execute
-    from trainlab.execute.schedule import record_planned
+    from trainlab.execute.dispatch import record_planned
     from trainlab.execute.unit import run_job
     from trainlab.train.callbacks import Callback
     from trainlab.ui.queries import Reader

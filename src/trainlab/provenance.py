@@ -1,5 +1,6 @@
-"""Digests of the user's own code and files that a config names: a model or data function by
-import path (`file.py:Name`, `pkg.mod:Name`) and data files (`data.options.path`). Torch-free.
+"""The user's own code and files that a config names: imported (`load_object`) and digested. A
+model or data function is named by import path (`file.py:Name`, `pkg.mod:Name`); data files by
+`data.options.path`. Torch-free.
 
 The config hash covers these digests, so an edited model file or data file is a new config.
 """
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +121,54 @@ def code_digests(model_name: str, data_name: str, data_options: dict[str, Any]) 
         except OSError:
             out["data_sha256"] = "missing"
     return out
+
+
+def load_object(name: str, field: str = "model.name") -> Any:
+    """The object `file.py:Attr` or `pkg.mod:Attr` names, or ConfigError in one line."""
+    head, attr = split_import_path(name)
+    if is_file_target(head):
+        path = source_file(name, field)
+        module = _import_file(str(path.resolve()), path.stat().st_mtime_ns, field, name)
+    else:
+        try:
+            module = importlib.import_module(head)
+        except ImportError as exc:
+            raise ConfigError(f"{field}={name!r}: cannot import module {head!r} ({exc})") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            found = sorted(
+                k for k, v in vars(module).items() if isinstance(v, type) and not k.startswith("_")
+            )
+            raise ConfigError(
+                f"{field}={name!r}: {head} has no {attr!r}; it defines: {', '.join(found) or '(none)'}"
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+_IMPORTED: dict[tuple[str, int], Any] = {}
+
+
+def _import_file(path: str, mtime_ns: int, field: str, name: str) -> Any:
+    key = (path, mtime_ns)
+    if key in _IMPORTED:
+        return _IMPORTED[key]
+    stem = Path(path).stem
+    mod_name = f"trainlab_user_{abs(hash(key)) % 10**10}_{stem}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module  # dataclasses and pickling look classes up here
+    folder = str(Path(path).parent)
+    if folder not in sys.path:
+        sys.path.append(folder)  # the file may import its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[mod_name]
+        raise ConfigError(
+            f"{field}={name!r}: importing {path} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    _IMPORTED[key] = module
+    return module

@@ -84,7 +84,7 @@ def _numeric_first(value: str) -> tuple[int, float, str]:
 
 def code_info(name: str) -> DatasetInfo:
     """The registry entry of `file.py:make`: its keyword options plus trainlab's own."""
-    from trainlab.models.user import load_object
+    from trainlab.provenance import load_object
 
     make = load_object(name, "data.name")
     if not callable(make):
@@ -100,7 +100,7 @@ def code_info(name: str) -> DatasetInfo:
 
 def from_code(name: str, **options: Any) -> Raw:
     """Call the user's `make(**options)` and turn what it returns into a Raw."""
-    from trainlab.models.user import load_object
+    from trainlab.provenance import load_object
 
     ours = {k: options.pop(k, v) for k, v in OUR_OPTIONS.items()}
     make = load_object(name, "data.name")

@@ -5,7 +5,7 @@ records (config, status, summary, per-epoch metrics, environment, the run folder
 the driver — this process — alone writes them to its SQLite store, so no shared filesystem is
 needed and a task that dies mid-run leaves nothing behind. Ray retries a task whose worker
 died (at most MAX_RETRIES times); a driver killed and rerun resumes by config hash. A search's
-trials use the same pieces (`scratch`, `pack`, `write_back`, `task`, `next_done`): search/ray.py.
+trials use the same pieces (`scratch`, `pack`, `write_back`, `task`, `next_done`): search/ray_trials.py.
 """
 
 from __future__ import annotations

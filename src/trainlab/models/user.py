@@ -8,13 +8,9 @@ processes import the same file and an edited file is imported again.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import inspect
-import sys
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -26,63 +22,12 @@ from trainlab.provenance import (
     code_digests,
     is_file_target,
     is_import_path,
-    source_file,
+    load_object,
     split_import_path,
 )
 
 UserModel = nn.Module | type[nn.Module] | Callable[..., nn.Module]  # what trainlab.run takes
 SPEC_KEYWORDS = ("num_classes", "input_shape", "spec")  # passed from the data when taken
-
-
-def load_object(name: str, field: str = "model.name") -> Any:
-    """The object `file.py:Attr` or `pkg.mod:Attr` names, or ConfigError in one line."""
-    head, attr = split_import_path(name)
-    if is_file_target(head):
-        path = source_file(name, field)
-        module = _import_file(str(path.resolve()), path.stat().st_mtime_ns, field, name)
-    else:
-        try:
-            module = importlib.import_module(head)
-        except ImportError as exc:
-            raise ConfigError(f"{field}={name!r}: cannot import module {head!r} ({exc})") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            found = sorted(
-                k for k, v in vars(module).items() if isinstance(v, type) and not k.startswith("_")
-            )
-            raise ConfigError(
-                f"{field}={name!r}: {head} has no {attr!r}; it defines: {', '.join(found) or '(none)'}"
-            )
-        obj = getattr(obj, part)
-    return obj
-
-
-_IMPORTED: dict[tuple[str, int], Any] = {}
-
-
-def _import_file(path: str, mtime_ns: int, field: str, name: str) -> Any:
-    key = (path, mtime_ns)
-    if key in _IMPORTED:
-        return _IMPORTED[key]
-    stem = Path(path).stem
-    mod_name = f"trainlab_user_{abs(hash(key)) % 10**10}_{stem}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module  # dataclasses and pickling look classes up here
-    folder = str(Path(path).parent)
-    if folder not in sys.path:
-        sys.path.append(folder)  # the file may import its neighbours
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[mod_name]
-        raise ConfigError(
-            f"{field}={name!r}: importing {path} failed: {type(exc).__name__}: {exc}"
-        ) from None
-    _IMPORTED[key] = module
-    return module
 
 
 def build_from_path(

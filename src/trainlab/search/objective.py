@@ -68,7 +68,7 @@ class Reporter(Callback):
 class Objective:
     """Callable for `study.optimize`: runs one trial as a trainlab run linked to the study.
 
-    Its parts serve a trial asked and told elsewhere (search/ray.py): `start` before the run,
+    Its parts serve a trial asked and told elsewhere (search/ray_trials.py): `start` before the run,
     `settle` (a stored run) or `fail` (none, or a failed one) after it."""
 
     def __init__(

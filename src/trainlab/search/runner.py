@@ -22,7 +22,7 @@ from trainlab.execute.ray import connect, require
 from trainlab.execute.settings import ExecSettings
 from trainlab.search.confirm import confirm_seeds, run_confirm
 from trainlab.search.objective import EPOCH_METRICS
-from trainlab.search.ray import check_storage, run_on_ray
+from trainlab.search.ray_trials import check_storage, run_on_ray
 from trainlab.search.results import SearchResult, TrialRecord, collect, top_trials, write_results
 from trainlab.search.samplers import PRUNERS, check_method
 from trainlab.search.space import SearchSpace
@@ -35,7 +35,7 @@ from trainlab.search.storage import (
     recover_trials,
     redact,
 )
-from trainlab.search.worker import run_worker
+from trainlab.search.trial_worker import run_worker
 from trainlab.track.store import Store
 from trainlab.track.summary import slug
 
@@ -236,7 +236,7 @@ def _run_shares(
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    calls = [("trainlab.search.worker:run_share", {"spec": spec, "index": i, "share": share})
+    calls = [("trainlab.search.trial_worker:run_share", {"spec": spec, "index": i, "share": share})
              for i, share in enumerate(shares)]  # fmt: skip
     errors: list[str] = []
 

@@ -22,7 +22,7 @@ from trainlab.studies.output import fingerprint
 from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import UNIT, describe, interval, stats_table
-from trainlab.studies.target import target_section
+from trainlab.studies.time_to_target import target_section
 from trainlab.studies.verdicts import Metric, conclude
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table

@@ -20,7 +20,7 @@ from trainlab.studies.budget import check_seeds, tuning_seeds
 from trainlab.studies.output import fingerprint
 from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import interval, pm, stats_table
-from trainlab.studies.target import target_section
+from trainlab.studies.time_to_target import target_section
 from trainlab.studies.verdicts import Metric, conclude
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table

@@ -19,7 +19,7 @@ from trainlab.studies import tuning as tn
 from trainlab.studies.aggregates import add_aggregates
 from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.stats import interval, stats_table
-from trainlab.studies.target import target_section
+from trainlab.studies.time_to_target import target_section
 from trainlab.studies.verdicts import Metric, conclude
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table

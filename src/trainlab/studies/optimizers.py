@@ -24,7 +24,7 @@ from trainlab.studies.inherit import inherited, own_optimizer
 from trainlab.studies.optimizer_summary import REFERENCES, loss_spikes, summarize
 from trainlab.studies.output import fingerprint
 from trainlab.studies.progress import live_progress
-from trainlab.studies.target import to_target
+from trainlab.studies.time_to_target import to_target
 from trainlab.studies.workloads import check_data, data_overrides, on_workload
 from trainlab.track.store import Store
 

@@ -26,7 +26,7 @@ from trainlab.studies.output import fingerprint
 from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import describe, interval, stats_table
-from trainlab.studies.target import target_section
+from trainlab.studies.time_to_target import target_section
 from trainlab.studies.verdicts import Metric, conclude
 from trainlab.studies.workloads import check_data, label, on_workload
 from trainlab.track.store import RunRecord, Store

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trainlab.errors import StoreError
-from trainlab.ui.query import COLUMNS, QueryError, field_sql, parse
+from trainlab.ui.runfilter import COLUMNS, QueryError, field_sql, parse
 
 BUSY_MS = 2000  # a reader waits at most this long (WAL readers rarely wait at all)
 # The key metrics come first, so a long model path or data name never pushes them off-screen.

@@ -42,7 +42,7 @@ from trainlab.execute.settings import ExecSettings
 from trainlab.execute.unit import run_job
 from trainlab.search.objective import NotAGridPoint, Objective, Reporter, TrialError
 from trainlab.search.storage import retried_numbers
-from trainlab.search.worker import TrialCallback, keep_going, load_study, make_objective
+from trainlab.search.trial_worker import TrialCallback, keep_going, load_study, make_objective
 from trainlab.track.store import RunRecord, Store
 
 REUSABLE = ("finished", "diverged", "pruned")  # a stored run of these is a trial's whole result
