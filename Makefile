@@ -33,6 +33,7 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layering contracts in pyproject.toml
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 # Playwright drives Debian's chromium (/usr/bin/chromium; no browser download).

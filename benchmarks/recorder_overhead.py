@@ -19,8 +19,8 @@ import torch
 
 from trainlab import data, models
 from trainlab.config import RunConfig
-from trainlab.inspect.recorder import DEFAULT_EVERY, Recorder
 from trainlab.train import fit
+from trainlab.train.recorder import DEFAULT_EVERY, Recorder
 from trainlab.train.seed import set_threads
 
 

@@ -16,9 +16,9 @@ import trainlab
 from trainlab.cli import main
 from trainlab.config import RunConfig
 from trainlab.errors import MissingExtraError
-from trainlab.inspect.recorder import Recorder, load_record
 from trainlab.track import export
 from trainlab.track.store import RunRecord, Store
+from trainlab.train.recorder import Recorder, load_record
 
 TINY = {
     "name": "exp",

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from trainlab.errors import ConfigError
-from trainlab.inspect.probes import MAX_KEEP, Probe, ProbeWarning, default_layers, hook_count
-from trainlab.inspect.streaming import ZERO_TOL, Histogram, Moments
+from trainlab.inspect.probes import MAX_KEEP, Probe, ProbeWarning, hook_count
+from trainlab.models.layers import default_layers
+from trainlab.train.activation_stats import ZERO_TOL, Histogram, Moments
 
 
 def _mlp(act: nn.Module | None = None) -> nn.Sequential:

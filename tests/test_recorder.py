@@ -13,11 +13,11 @@ from torch.nn import functional as F
 
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
-from trainlab.inspect import recorder as rec_mod
 from trainlab.inspect.probes import hook_count
-from trainlab.inspect.recorder import NEAR_ZERO_REL, STATS, Recorder, load_record
 from trainlab.train import History
+from trainlab.train import recorder as rec_mod
 from trainlab.train.loop import fit
+from trainlab.train.recorder import NEAR_ZERO_REL, STATS, Recorder, load_record
 
 from conftest import BoringModel
 

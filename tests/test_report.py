@@ -19,11 +19,11 @@ import trainlab
 from trainlab.cli import main
 from trainlab.config import RunConfig
 from trainlab.data import load as load_data
-from trainlab.inspect.recorder import Recorder
 from trainlab.report import build_report, render, select, write_report
 from trainlab.search import SearchSettings, parse_space, run_search
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Figure, Summary, Table
+from trainlab.train.recorder import Recorder
 
 TINY = {
     "data": {"name": "moons"},

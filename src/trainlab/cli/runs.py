@@ -104,7 +104,7 @@ def run(
     )
     callbacks: list[Callback] = [_EpochBar(progress, task)]
     if record_every is not None:
-        from trainlab.inspect.recorder import Recorder
+        from trainlab.train.recorder import Recorder
 
         recorder = Recorder(every=record_every)
         callbacks.append(recorder)

@@ -5,9 +5,9 @@
 Importing this package does not import torch: a worker process starts fast.
 """
 
+from trainlab.execute.dispatch import execute
 from trainlab.execute.jobs import DONE, Job, Outcome, Progress, check_workers
 from trainlab.execute.reliability import Examples, load_examples, load_reliability, save_reliability
-from trainlab.execute.dispatch import execute
 from trainlab.execute.settings import ExecSettings, current, parse_devices, use
 
 __all__ = [

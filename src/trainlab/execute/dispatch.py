@@ -22,9 +22,7 @@ from trainlab.execute.groups import plan_units
 from trainlab.execute.jobs import DONE, Job, Outcome, Progress, check_workers
 from trainlab.execute.settings import ExecSettings, current
 from trainlab.execute.unit import Answer
-from trainlab.track.store import Store
-
-PLANNED_FILE = "planned.json"  # in the study's folder: {"planned_runs": n}
+from trainlab.track.store import PLANNED_FILE, Store
 
 
 def execute(

@@ -43,7 +43,7 @@ def run_job(store: Store, study_id: str, job: Job, extra: Sequence[Callback] = (
 
     recorders = []
     if job.record is not None:
-        from trainlab.inspect.recorder import Recorder
+        from trainlab.train.recorder import Recorder
 
         recorders.append(Recorder(every=job.record))
     try:

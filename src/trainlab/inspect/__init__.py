@@ -51,16 +51,16 @@ from trainlab.inspect.probes import (
     LayerStats,
     Probe,
     ProbeWarning,
-    default_layers,
     eval_mode,
     hook_count,
-    select_modules,
 )
 from trainlab.inspect.recipes import default_config, run_inspection
-from trainlab.inspect.recorder import FlightRecord, Recorder, inspect_recorder, load_record
+from trainlab.inspect.recorder import inspect_recorder
 from trainlab.inspect.residual import inspect_residual, residual_study
 from trainlab.inspect.spectrum import SpectrumTracker, inspect_spectrum, layer_spectra
 from trainlab.inspect.target import Inspection, Target, from_config, from_model, from_run
+from trainlab.models.layers import default_layers, select_modules
+from trainlab.train.recorder import FlightRecord, Recorder, load_record
 
 __all__ = [
     "AttentionMap",

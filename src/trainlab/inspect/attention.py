@@ -20,8 +20,9 @@ from trainlab.blocks import PatchEmbed
 from trainlab.blocks.attention import MultiHeadSelfAttention, additive_mask
 from trainlab.errors import ConfigError
 from trainlab.inspect.features import KEEP
-from trainlab.inspect.probes import eval_mode, select_modules
+from trainlab.inspect.probes import eval_mode
 from trainlab.inspect.target import SAMPLES, Inspection, Output, Target, study_name, token_rows
+from trainlab.models.layers import select_modules
 from trainlab.plots import attention as pa
 from trainlab.plots import features as pf
 from trainlab.track.store import Store

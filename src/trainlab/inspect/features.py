@@ -21,8 +21,9 @@ from trainlab.blocks import (
     ResidualBlock,
     TransformerBlock,
 )
-from trainlab.inspect.probes import Probe, default_layers, eval_mode, select_modules
+from trainlab.inspect.probes import Probe, eval_mode
 from trainlab.inspect.target import SAMPLES, Inspection, Output, Target, study_name, token_rows
+from trainlab.models.layers import default_layers, select_modules
 from trainlab.plots import features as pf
 from trainlab.track.store import Store
 from trainlab.track.summary import Summary, Table

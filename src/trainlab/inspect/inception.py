@@ -16,8 +16,9 @@ from torch import nn
 from trainlab import models
 from trainlab.blocks import Inception
 from trainlab.errors import ConfigError
-from trainlab.inspect.probes import batch_norms, eval_mode, first_tensor
+from trainlab.inspect.probes import batch_norms, eval_mode
 from trainlab.inspect.target import SAMPLES, Inspection, Output, Target, study_name
+from trainlab.models.layers import first_tensor
 from trainlab.plots import inception as pi
 from trainlab.plots.features import layer_label
 from trainlab.track.store import Store

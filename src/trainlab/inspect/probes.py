@@ -17,7 +17,8 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from trainlab.errors import ConfigError
-from trainlab.inspect.streaming import BINS, Histogram, Moments, UnitCounts
+from trainlab.models.layers import first_tensor, select_modules
+from trainlab.train.activation_stats import BINS, Histogram, Moments, UnitCounts
 
 MAX_KEEP = 64  # kept samples per module at most: a probe on a large model can't exhaust memory
 _BOUNDED: dict[type[nn.Module], tuple[float, float]] = {
@@ -70,35 +71,6 @@ class LayerStats:
         return torch.cat(self.kept) if self.kept else None
 
 
-def select_modules(
-    model: nn.Module,
-    names: Iterable[str] | None = None,
-    types: tuple[type[nn.Module], ...] | None = None,
-    outermost: bool = False,
-) -> dict[str, nn.Module]:
-    """Modules by exact name (as in `model.named_modules()`) and/or by type, in model order.
-
-    `outermost` skips matches by type nested inside another match (Inception's inner ConvBlocks).
-    """
-    every = dict(model.named_modules())
-    chosen: dict[str, nn.Module] = {}
-    for name in names or ():
-        if name not in every or name == "":
-            near = [n for n in every if n and (name in n or n in name)][:8]
-            hint = ", ".join(near or [n for n in every if n and "." not in n][:12])
-            raise ConfigError(f"layer {name!r} is not a module of the model; e.g. {hint}")
-        chosen[name] = every[name]
-    if types:
-        for name, module in every.items():
-            if not isinstance(module, types) or not name:
-                continue
-            if outermost and any(name.startswith(c + ".") for c in chosen):
-                continue
-            chosen.setdefault(name, module)
-    order = list(every)
-    return dict(sorted(chosen.items(), key=lambda kv: order.index(kv[0])))
-
-
 def activation_bounds(module: nn.Module) -> tuple[float, float] | None:
     """Output range if the module ends in a bounded activation (tanh, sigmoid, hardtanh), else None."""
     leaves = [m for m in module.modules() if not list(m.children())] or [module]
@@ -111,15 +83,6 @@ def activation_bounds(module: nn.Module) -> tuple[float, float] | None:
             if isinstance(leaf, cls):
                 return bounds
         return None
-    return None
-
-
-def first_tensor(output: Any) -> torch.Tensor | None:
-    """The module's main output: the tensor itself, or the first tensor of a tuple/list."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, tuple | list):
-        return next((o for o in output if isinstance(o, torch.Tensor)), None)
     return None
 
 
@@ -340,37 +303,6 @@ def warn_inplace(model: nn.Module, modules: dict[str, nn.Module]) -> set[str]:
             stacklevel=4,
         )
     return {name.split(" ")[0] for name in found}
-
-
-def default_layers(model: nn.Module) -> list[str]:
-    """The layers a recorder watches when none are named.
-
-    Zoo models (with `features` and `head`): the parameterised children of `features` (a plain
-    container of several such blocks, like a resnet stage, is opened one level) and the head.
-    Other models: every leaf module with a weight matrix or kernel (Linear, Conv, Embedding).
-    """
-    features, head = getattr(model, "features", None), getattr(model, "head", None)
-    if isinstance(features, nn.Module) and isinstance(head, nn.Module):
-        names: list[str] = []
-        for name, child in features.named_children():
-            inner = [n for n, m in child.named_children() if _has_params(m)]
-            if type(child) in (nn.Sequential, nn.ModuleList, nn.ModuleDict) and len(inner) > 1:
-                names += [f"features.{name}.{n}" for n in inner]
-            elif _has_params(child):
-                names.append(f"features.{name}")
-        if _has_params(head):
-            names.append("head")
-        if names:
-            return names
-    return [
-        n
-        for n, m in model.named_modules()
-        if n and not list(m.children()) and any(p.ndim > 1 for p in m.parameters(recurse=False))
-    ]
-
-
-def _has_params(module: nn.Module) -> bool:
-    return any(True for _ in module.parameters())
 
 
 @contextmanager

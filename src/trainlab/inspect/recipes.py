@@ -22,13 +22,14 @@ from trainlab.inspect.inception import (
     inspect_inception,
 )
 from trainlab.inspect.landscape import check_directions, landscape_study
-from trainlab.inspect.probes import select_modules
-from trainlab.inspect.recorder import RECORD_FILE, Recorder, inspect_recorder, load_record
+from trainlab.inspect.recorder import inspect_recorder
 from trainlab.inspect.residual import NETS, residual_study, twin_config
 from trainlab.inspect.similarity import similarity_study
 from trainlab.inspect.spectrum import SPECTRUM_FILE, SpectrumTracker, inspect_spectrum
 from trainlab.inspect.target import Inspection, Target, device_for, from_config, from_run
+from trainlab.models.layers import select_modules
 from trainlab.track.store import Store
+from trainlab.train.recorder import RECORD_FILE, Recorder, load_record
 
 KINDS = (
     "features",

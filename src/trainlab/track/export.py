@@ -23,7 +23,7 @@ from trainlab.track.strictjson import dumps
 TB_FOLDER = "tensorboard"  # default output: <store>/tensorboard/<run name>-<run id>/
 EXPERIMENT = "trainlab"  # default MLflow experiment
 RUN_ID_TAG = "trainlab.run_id"  # on every exported MLflow run: a rerun finds it and skips it
-# The flight record, as inspect/recorder.py (FlightRecord.save) writes it into the run folder:
+# The flight record, as train/recorder.py (FlightRecord.save) writes it into the run folder:
 # recorder.npz holds steps (S,), one (S, L) array per stat and hist_counts (S, L, bins) over
 # [hist_low, hist_high] (S, L); recorder.json holds the L layer names and the stat names.
 RECORD_FILE, META_FILE = "recorder.npz", "recorder.json"

@@ -32,6 +32,7 @@ from trainlab.track.strictjson import dumps, repair
 
 STATUSES = ("running", "finished", "failed", "diverged", "interrupted", "pruned")
 DEFAULT_ROOT = "trainlab-runs"
+PLANNED_FILE = "planned.json"  # in a study's folder: {"planned_runs": n}, for live views
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

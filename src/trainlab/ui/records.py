@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trainlab.errors import StoreError
-from trainlab.execute.dispatch import PLANNED_FILE
+from trainlab.track.store import PLANNED_FILE
 from trainlab.track.summary import slug
 from trainlab.ui.queries import Reader
 
