@@ -52,7 +52,8 @@ def cached(
     return arrays
 
 
-def _positive(option: str, value: object, minimum: int = 1) -> int:
+def positive_int(option: str, value: object, minimum: int = 1) -> int:
+    """`data.options.<option>` as an int >= `minimum` (ConfigError otherwise; bools refused)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"data.options.{option}={value!r}: must be an integer >= {minimum}")
     return value
@@ -81,8 +82,8 @@ def digits(*, test_fraction: float = 0.2) -> Raw:
 def mnist1d(*, num_samples: int = 5000, seed: int = 42, shuffle_seq: bool = False) -> Raw:
     """The `mnist1d` package's generator with its default arguments (the paper's dataset):
     80% train pool, 20% test, signals standardised by the generator. Shape (N, 1, 40)."""
-    num_samples = _positive("num_samples", num_samples, 20)
-    seed = _positive("seed", seed, 0)
+    num_samples = positive_int("num_samples", num_samples, 20)
+    seed = positive_int("seed", seed, 0)
 
     def make() -> dict[str, np.ndarray]:
         from mnist1d.data import get_dataset_args, make_dataset
@@ -127,9 +128,9 @@ def moons(*, n: int = 1000, noise: float = 0.2, seed: int = 0) -> Raw:
     """`n` training-pool points and n/4 test points, drawn with `seed` (test with seed + 1)."""
     from sklearn.datasets import make_moons
 
-    n = _positive("n", n, 4)
+    n = positive_int("n", n, 4)
     noise = _fraction("noise", noise, 10.0)
-    seed = _positive("seed", seed, 0)
+    seed = positive_int("seed", seed, 0)
     x, y = make_moons(n, noise=noise, random_state=seed)
     xs, ys = make_moons(max(2, n // 4), noise=noise, random_state=seed + 1)
     spec = DataSpec("moons", "vector", (2,), 2, ("upper", "lower"), description="moons")
@@ -142,10 +143,10 @@ def spirals(
 ) -> Raw:
     """`classes` arms of `turns` turns each, radius 0..1, Gaussian noise of std `noise` × radius
     step; `n` training-pool points and n/4 test points."""
-    n = _positive("n", n, 4)
-    classes = _positive("classes", classes, 2)
+    n = positive_int("n", n, 4)
+    classes = positive_int("classes", classes, 2)
     noise = _fraction("noise", noise, 10.0)
-    seed = _positive("seed", seed, 0)
+    seed = positive_int("seed", seed, 0)
     if isinstance(turns, bool) or not isinstance(turns, int | float) or turns <= 0:
         raise ConfigError(f"data.options.turns={turns!r}: must be a number > 0")
 

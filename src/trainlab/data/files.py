@@ -22,7 +22,8 @@ KINDS: tuple[Kind, ...] = ("image", "signal", "tokens", "vector")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def _path(path: object, want: str) -> Path:
+def existing_path(path: object, want: str) -> Path:
+    """`data.options.path` as a Path that exists (ConfigError if not given, DataError if absent)."""
     if not isinstance(path, str) or not path:
         raise ConfigError(f"data.options.path={path!r}: give the {want} to read")
     p = Path(path).expanduser()
@@ -31,7 +32,8 @@ def _path(path: object, want: str) -> Path:
     return p
 
 
-def _labels(y: np.ndarray, where: str) -> np.ndarray:
+def class_ids(y: np.ndarray, where: str) -> np.ndarray:
+    """Labels as int64 class ids; DataError naming `where` unless a 1-D array of ints >= 0."""
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
         raise DataError(
             f"{where}: labels must be a 1-D array of class ids >= 0, got {y.dtype} {y.shape}"
@@ -39,7 +41,7 @@ def _labels(y: np.ndarray, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _as_inputs(x: np.ndarray, kind: str | None, where: str) -> tuple[np.ndarray, Kind]:
+def as_inputs(x: np.ndarray, kind: str | None, where: str) -> tuple[np.ndarray, Kind]:
     """Arrays to model inputs. (N, D) vector, (N, C, L) signal, (N, C, H, W) image; (N, H, W) is an
     image with one channel; integer (N, T) with kind=tokens stays int64. uint8 scales to 0..1."""
     if kind is not None and kind not in KINDS:
@@ -64,9 +66,11 @@ def _as_inputs(x: np.ndarray, kind: str | None, where: str) -> tuple[np.ndarray,
     return scaled, guess[x.ndim]
 
 
-def _raw(
+def raw_dataset(
     name: str, kind: Kind, parts: tuple[np.ndarray, ...], classes: list[str] | None = None
 ) -> Raw:
+    """A registered dataset from (x, y, x_test, y_test): its spec (classes from the labels or
+    `classes`, vocabulary for tokens) and the arrays."""
     x, y, xs, ys = parts
     k = int(max(y.max(initial=0), ys.max(initial=0))) + 1
     names = tuple(classes) if classes else tuple(str(i) for i in range(k))
@@ -88,9 +92,9 @@ def npz(
     standardize: bool = False,
 ) -> Raw:
     """Arrays `x`, `y` (and `x_test`, `y_test`, else a fixed stratified `test_fraction` split);
-    optional `class_names`. `kind` overrides the shape-based guess (see `_as_inputs`).
+    optional `class_names`. `kind` overrides the shape-based guess (see `as_inputs`).
     `standardize`: scale float features by the train split's mean and std."""
-    p = _path(path, ".npz file")
+    p = existing_path(path, ".npz file")
     with p.open("rb") as head:
         if head.read(4) != b"PK\x03\x04":  # an .npz is a zip archive; numpy's advice about
             # pickles would send the user the wrong way
@@ -113,8 +117,8 @@ def npz(
             f"data.options.path={path!r}: the file has no array {sorted(missing)[0]!r} (has {sorted(arrays)})"
         )
     where = f"data.options.path={path!r}"
-    x, k = _as_inputs(arrays["x"], kind, where)
-    y = _labels(arrays["y"], where)
+    x, k = as_inputs(arrays["x"], kind, where)
+    y = class_ids(arrays["y"], where)
     if len(x) != len(y):
         raise DataError(f"{where}: x has {len(x)} samples but y has {len(y)}")
     if ("x_test" in arrays) != ("y_test" in arrays):
@@ -123,13 +127,13 @@ def npz(
         parts: tuple[np.ndarray, ...] = (
             x,
             y,
-            _as_inputs(arrays["x_test"], k, where)[0],
-            _labels(arrays["y_test"], where),
+            as_inputs(arrays["x_test"], k, where)[0],
+            class_ids(arrays["y_test"], where),
         )
     else:
         parts = holdout(x, y, float(test_fraction))
     names = [str(c) for c in arrays["class_names"]] if "class_names" in arrays else None
-    return replace(_raw(p.stem, k, parts, names), standardize=check_flag(standardize))
+    return replace(raw_dataset(p.stem, k, parts, names), standardize=check_flag(standardize))
 
 
 def check_flag(value: object, option: str = "standardize") -> bool:
@@ -176,7 +180,7 @@ def _find(folder: Path, stems: tuple[str, ...]) -> Path:
 def idx(*, path: str | None = None, class_names: str | None = None) -> Raw:
     """The four files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
     t10k-labels-idx1-ubyte (each optionally .gz). `class_names`: comma-separated, optional."""
-    folder = _path(path, "IDX folder")
+    folder = existing_path(path, "IDX folder")
     parts = []
     for split in ("train", "t10k"):
         images = _read_idx(
@@ -189,9 +193,9 @@ def idx(*, path: str | None = None, class_names: str | None = None) -> Raw:
             raise DataError(
                 f"{folder}: {split} images {images.shape} and labels {labels.shape} do not match"
             )
-        parts += [_as_inputs(images, "image", str(folder))[0], _labels(labels, str(folder))]
+        parts += [as_inputs(images, "image", str(folder))[0], class_ids(labels, str(folder))]
     names = class_names.split(",") if class_names else None
-    return _raw(folder.name, "image", tuple(parts), names)
+    return raw_dataset(folder.name, "image", tuple(parts), names)
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -235,7 +239,7 @@ def _unpickle(path: Path) -> dict[str, Any]:
 def cifar10(*, path: str | None = None, batches: int = 5) -> Raw:
     """`data_batch_1..batches` as the pool, `test_batch` as test, names from `batches.meta`.
     Images (N, 3, 32, 32) in 0..1."""
-    folder = _path(path, "CIFAR-10 folder (cifar-10-batches-py)")
+    folder = existing_path(path, "CIFAR-10 folder (cifar-10-batches-py)")
 
     def read(name: str) -> tuple[np.ndarray, np.ndarray]:
         p = folder / name
@@ -257,7 +261,7 @@ def cifar10(*, path: str | None = None, batches: int = 5) -> Raw:
             n.decode() if isinstance(n, bytes) else str(n) for n in meta.get("label_names", [])
         ]
     parts = (x.astype(np.float32) / 255, y, xs.astype(np.float32) / 255, ys)
-    return _raw("cifar10", "image", parts, names or None)
+    return raw_dataset("cifar10", "image", parts, names or None)
 
 
 @register_dataset(
@@ -271,7 +275,7 @@ def imagefolder(
     fixed stratified `test_fraction` is held out."""
     from PIL import Image, UnidentifiedImageError
 
-    root = _path(path, "image folder")
+    root = existing_path(path, "image folder")
     if isinstance(size, bool) or not isinstance(size, int) or size < 4:
         raise ConfigError(f"data.options.size={size!r}: must be an integer >= 4 (pixels)")
     split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
@@ -306,4 +310,4 @@ def imagefolder(
         parts: tuple[np.ndarray, ...] = (*read(root / "train"), *read(root / "test"))
     else:
         parts = holdout(*read(root), share=float(test_fraction))
-    return _raw(root.name, "image", parts, classes)
+    return raw_dataset(root.name, "image", parts, classes)

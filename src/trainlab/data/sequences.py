@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainlab.data.builtin import _positive
+from trainlab.data.builtin import positive_int
 from trainlab.data.registry import Raw, register_dataset
 from trainlab.data.spec import DataSpec
 from trainlab.errors import ConfigError
@@ -18,7 +18,7 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def _sizes(n: int, length: int, seed: int) -> tuple[int, int, int]:
-    return _positive("n", n, 8), _positive("length", length, 4), _positive("seed", seed, 0)
+    return positive_int("n", n, 8), positive_int("length", length, 4), positive_int("seed", seed, 0)
 
 
 def _masks(raw_mask: np.ndarray, split_at: int) -> dict[str, np.ndarray]:
@@ -72,7 +72,7 @@ def seq_marker(*, n: int = 4000, length: int = 16, classes: int = 4, seed: int =
     capital instead, and its letter is the label. Attention must find it by content, not place.
     Token ids: 0..classes-1 lower case, classes..2·classes-1 capitals."""
     n, length, seed = _sizes(n, length, seed)
-    classes = _positive("classes", classes, 2)
+    classes = positive_int("classes", classes, 2)
     if classes > len(LETTERS):
         raise ConfigError(f"data.options.classes={classes}: must be at most {len(LETTERS)}")
     total = n + max(2, n // 4)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from trainlab.data.catalog import DatasetInfo
-from trainlab.data.files import _as_inputs, _labels, _path, _raw, check_flag
+from trainlab.data.files import as_inputs, check_flag, class_ids, existing_path, raw_dataset
 from trainlab.data.registry import Raw, holdout, register_dataset
 from trainlab.errors import ConfigError, DataError
 
@@ -36,7 +36,7 @@ def csv_table(
     standardize: bool = True,
 ) -> Raw:
     """A header row, then one sample per row; `target` names the label column."""
-    p = _path(path, ".csv file")
+    p = existing_path(path, ".csv file")
     where = f"data.options.path={path!r}"
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
@@ -71,7 +71,7 @@ def csv_table(
     names = sorted(set(labels), key=_numeric_first)
     ids = {name: k for k, name in enumerate(names)}
     y = np.array([ids[v] for v in labels], dtype=np.int64)
-    raw = _raw(p.stem, "vector", holdout(x, y, float(test_fraction)), names)
+    raw = raw_dataset(p.stem, "vector", holdout(x, y, float(test_fraction)), names)
     return replace(raw, standardize=check_flag(standardize))
 
 
@@ -110,19 +110,21 @@ def from_code(name: str, **options: Any) -> Raw:
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     arrays = _arrays(out, where)
-    x, kind = _as_inputs(np.asarray(arrays["x"]), ours["kind"], where)
-    y = _labels(np.asarray(arrays["y"]), where)
+    x, kind = as_inputs(np.asarray(arrays["x"]), ours["kind"], where)
+    y = class_ids(np.asarray(arrays["y"]), where)
     if len(x) != len(y):
         raise DataError(f"{where}: x has {len(x)} samples but y has {len(y)}")
     if "x_test" in arrays:
-        xs = _as_inputs(np.asarray(arrays["x_test"]), kind, where)[0]
-        parts: tuple[np.ndarray, ...] = (x, y, xs, _labels(np.asarray(arrays["y_test"]), where))
+        xs = as_inputs(np.asarray(arrays["x_test"]), kind, where)[0]
+        parts: tuple[np.ndarray, ...] = (x, y, xs, class_ids(np.asarray(arrays["y_test"]), where))
     else:
         parts = holdout(x, y, float(ours["test_fraction"]))
     names = arrays.get("class_names")
     classes = [str(c) for c in names] if names is not None else None
     stem = name.rpartition(":")[2]
-    return replace(_raw(stem, kind, parts, classes), standardize=check_flag(ours["standardize"]))
+    return replace(
+        raw_dataset(stem, kind, parts, classes), standardize=check_flag(ours["standardize"])
+    )
 
 
 def _arrays(out: Any, where: str) -> dict[str, Any]:

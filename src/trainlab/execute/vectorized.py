@@ -43,7 +43,7 @@ class _Held(Callback):
 
 def train_group(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer]:
     """Train `jobs` (seeds of one config) as one vectorized model; each stored as its own run."""
-    from trainlab.train.experiment import _sigterm_as_interrupt, prepare
+    from trainlab.train.experiment import prepare, sigterm_as_interrupt
 
     try:
         members = [prepare(j.config) for j in jobs]
@@ -58,7 +58,7 @@ def train_group(store: Store, study_id: str, jobs: Sequence[Job]) -> list[Answer
         )
     note = f"vectorized: {len(jobs)} seeds as one model"
     try:
-        with ExitStack() as alive, _sigterm_as_interrupt():
+        with ExitStack() as alive, sigterm_as_interrupt():
             beats = [alive.enter_context(Heartbeat(store.db_path, r.id)) for r in records]
             hists = stack.fit(
                 lambda j, m: store.log_epoch(records[j].id, int(m["epoch"]), m), [_Held(beats)]

@@ -135,7 +135,7 @@ def run(
         (record.dir / "config.yaml").write_text(
             yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
         )
-        with heartbeat, _sigterm_as_interrupt():
+        with heartbeat, sigterm_as_interrupt():
             history = fit(model, dataset, cfg, cbs, checkpoint_dir=record.dir)
     except KeyboardInterrupt as stop:
         with contextlib.suppress(StoreError):
@@ -265,7 +265,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt so a killed run is stored `interrupted`, not `running`."""
     if os.name != "posix" or signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
         yield
