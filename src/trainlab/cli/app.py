@@ -30,32 +30,6 @@ StoreOpt = Annotated[
 WorkersOpt = Annotated[
     int | None, typer.Option(help="Worker processes (default: the cores available)")
 ]
-VectorizeOpt = Annotated[
-    str,
-    typer.Option(
-        help="auto: the seeds of one config train as one stacked model (off by default: measured"
-        " 1.8x at 8 MLP seeds, about 1x for the CNN, on 2 cores) | off"
-    ),
-]
-DevicesOpt = Annotated[
-    str | None,
-    typer.Option(help="GPUs for the workers, in turn: cuda:0,cuda:1 or auto (default: none)"),
-]
-ExecutorOpt = Annotated[
-    str,
-    # `\\[`: Rich reads `[ray]` as markup and would print "(pip install 'trainlab')"
-    typer.Option(
-        help="local: this machine's pool | ray: Ray tasks (pip install 'trainlab\\[ray]')"
-    ),
-]
-RayAddressOpt = Annotated[
-    str | None,
-    typer.Option("--ray-address", help="Ray cluster to join (default: start a local Ray)"),
-]
-RunCpusOpt = Annotated[float, typer.Option("--run-cpus", help="CPUs per Ray task")]
-RunGpusOpt = Annotated[
-    float, typer.Option("--run-gpus", help="GPUs per Ray task (fractional: runs share a GPU)")
-]
 ReportOutOpt = Annotated[
     Path | None, typer.Option("--out", help="HTML file (default: <store>/report.html)")
 ]
@@ -68,33 +42,6 @@ def open_store(path: Path | None) -> Any:
     from trainlab.track.store import Store
 
     return Store(path)
-
-
-def executing(
-    vectorize: str,
-    devices: str | None,
-    executor: str = "local",
-    ray_address: str | None = None,
-    run_cpus: float = 1.0,
-    run_gpus: float = 0.0,
-) -> Any:
-    """The context in which studies run with these execution options (`trainlab.execute`)."""
-    from trainlab.execute import ExecSettings, parse_devices, use
-    from trainlab.execute.settings import check_visible
-
-    settings = ExecSettings(
-        executor, vectorize, parse_devices(devices), ray_address, run_cpus, run_gpus
-    )
-    if executor == "local":
-        check_visible(settings.devices)  # Ray's nodes have their own (--run-gpus)
-    if executor == "ray":  # installed (and a given cluster joined) before any study is opened
-        from trainlab.execute.ray import connect, require
-
-        if ray_address:
-            connect(settings)  # a bad address is one line, nothing stored
-        else:
-            require()
-    return use(settings)
 
 
 def print_json(obj: Any) -> None:

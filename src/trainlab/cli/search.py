@@ -14,11 +14,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from trainlab.cli.app import (
-    ExecutorOpt,
     JsonOpt,
-    RayAddressOpt,
-    RunCpusOpt,
-    RunGpusOpt,
     StoreOpt,
     app,
     err,
@@ -27,6 +23,7 @@ from trainlab.cli.app import (
     out,
     print_json,
 )
+from trainlab.cli.options import RAY_OPTIONS, Execution, takes
 from trainlab.errors import ConfigError
 
 search_app = typer.Typer(
@@ -66,6 +63,7 @@ StorageOpt = Annotated[
 
 
 @search_app.command("run")
+@takes("execution", Execution, only=RAY_OPTIONS)
 def search_run(
     inputs: InputsArg,
     method: MethodOpt = "tpe",
@@ -96,10 +94,7 @@ def search_run(
         ),
     ] = 0,
     confirm_seeds: Annotated[int, typer.Option(help="Fresh seeds per confirmed trial")] = 3,
-    executor: ExecutorOpt = "local",
-    ray_address: RayAddressOpt = None,
-    run_cpus: RunCpusOpt = 1.0,
-    run_gpus: RunGpusOpt = 0.0,
+    execution: Execution = Execution(),  # its four Ray options (cli/options.py)
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -123,10 +118,10 @@ def search_run(
         heartbeat=heartbeat,
         confirm=confirm,
         confirm_seeds=confirm_seeds,
-        executor=executor,
-        ray_address=ray_address,
-        run_cpus=run_cpus,
-        run_gpus=run_gpus,
+        executor=execution.executor,
+        ray_address=execution.ray_address,
+        run_cpus=execution.run_cpus,
+        run_gpus=execution.run_gpus,
     )
     seen: list[Any] = []
     try:

@@ -14,24 +14,18 @@ from rich.console import Console
 from rich.table import Table
 
 from trainlab.cli.app import (
-    DevicesOpt,
-    ExecutorOpt,
     JsonOpt,
-    RayAddressOpt,
-    RunCpusOpt,
-    RunGpusOpt,
     StoreOpt,
-    VectorizeOpt,
     WorkersOpt,
     app,
     err,
-    executing,
     fmt,
     open_store,
     out,
     print_json,
     split_config,
 )
+from trainlab.cli.options import Execution, takes
 
 if TYPE_CHECKING:
     from trainlab.config import RunConfig
@@ -141,6 +135,7 @@ def _run(kind: str, store: Path | None, study: Callable[[Any], StudyResult]) -> 
 
 
 @study_app.command("baselines")
+@takes("execution", Execution)
 def baselines(
     config: ConfigArg = None,
     overrides: OverridesArg = None,
@@ -150,12 +145,7 @@ def baselines(
         "mnist1d,digits"
     ),
     workers: WorkersOpt = None,
-    vectorize: VectorizeOpt = "off",
-    devices: DevicesOpt = None,
-    executor: ExecutorOpt = "local",
-    ray_address: RayAddressOpt = None,
-    run_cpus: RunCpusOpt = 1.0,
-    run_gpus: RunGpusOpt = 0.0,
+    execution: Execution = Execution(),  # the six execution options (cli/options.py)
     name: NameOpt = None,
     record: RecordOpt = None,
     min_effect: MinEffectOpt = None,
@@ -166,7 +156,7 @@ def baselines(
     from trainlab.studies import run_baselines
 
     base = _base(config, overrides)
-    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
+    with execution.context():
         result = _run("baselines", store, lambda st: run_baselines(
             budget, seeds, _split(datasets), workers, st, name, record=record, base=base,
             min_effect=min_effect))  # fmt: skip
@@ -174,6 +164,7 @@ def baselines(
 
 
 @study_app.command("optimizers")
+@takes("execution", Execution)
 def optimizers(
     config: ConfigArg = None,
     overrides: OverridesArg = None,
@@ -201,12 +192,7 @@ def optimizers(
         typer.Option(help="grid (the budget's rates, bracketed) | quasirandom (AlgoPerf-style)"),
     ] = "grid",
     workers: WorkersOpt = None,
-    vectorize: VectorizeOpt = "off",
-    devices: DevicesOpt = None,
-    executor: ExecutorOpt = "local",
-    ray_address: RayAddressOpt = None,
-    run_cpus: RunCpusOpt = 1.0,
-    run_gpus: RunGpusOpt = 0.0,
+    execution: Execution = Execution(),  # the six execution options (cli/options.py)
     name: NameOpt = None,
     record: RecordOpt = None,
     min_effect: MinEffectOpt = None,
@@ -218,7 +204,7 @@ def optimizers(
     from trainlab.studies.optimizers import BASE
 
     base = _base(config, overrides, BASE)
-    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
+    with execution.context():
         result = _run("optimizers", store, lambda st: run_optimizers(
             budget, seeds, _split(optimizers), _split(schedules), schedule, optimizer, target,
             workers, st, name, record=record, base=base, tuning=tuning, min_effect=min_effect,
@@ -227,6 +213,7 @@ def optimizers(
 
 
 @study_app.command("regularization")
+@takes("execution", Execution)
 def regularization(
     config: ConfigArg = None,
     overrides: OverridesArg = None,
@@ -243,12 +230,7 @@ def regularization(
     data: DataOpt = None,
     selection_seeds: SelectionOpt = 1,
     workers: WorkersOpt = None,
-    vectorize: VectorizeOpt = "off",
-    devices: DevicesOpt = None,
-    executor: ExecutorOpt = "local",
-    ray_address: RayAddressOpt = None,
-    run_cpus: RunCpusOpt = 1.0,
-    run_gpus: RunGpusOpt = 0.0,
+    execution: Execution = Execution(),  # the six execution options (cli/options.py)
     name: NameOpt = None,
     record: RecordOpt = None,
     min_effect: MinEffectOpt = None,
@@ -261,7 +243,7 @@ def regularization(
 
     chosen = _split(methods) if methods is not None else None
     base = _base(config, overrides, BASE)
-    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
+    with execution.context():
         result = _run("regularization", store, lambda st: run_regularization(
             budget, seeds, chosen, workers, st, name, record=record, base=base,
             min_effect=min_effect, data=_datasets(data), target=target,
@@ -270,6 +252,7 @@ def regularization(
 
 
 @study_app.command("grid")
+@takes("execution", Execution)
 def grid(
     config: ConfigArg = None,
     overrides: OverridesArg = None,
@@ -282,12 +265,7 @@ def grid(
     seeds: Annotated[int, typer.Option(help="Seeds per variant")] = 3,
     selection_seeds: SelectionOpt = 1,
     workers: WorkersOpt = None,
-    vectorize: VectorizeOpt = "off",
-    devices: DevicesOpt = None,
-    executor: ExecutorOpt = "local",
-    ray_address: RayAddressOpt = None,
-    run_cpus: RunCpusOpt = 1.0,
-    run_gpus: RunGpusOpt = 0.0,
+    execution: Execution = Execution(),  # the six execution options (cli/options.py)
     name: NameOpt = None,
     record: RecordOpt = None,
     reference: Annotated[
@@ -305,7 +283,7 @@ def grid(
     from trainlab.studies import run_grid
 
     base = _base(config, overrides) or RunConfig()
-    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
+    with execution.context():
         result = _run("grid", store, lambda st: run_grid(
             base, list(vary or []), seeds, workers, st, name, record=record, reference=reference,
             min_effect=min_effect, target=target, selection_seeds=selection_seeds))  # fmt: skip

@@ -8,25 +8,20 @@ import typer
 from rich.table import Table
 
 from trainlab.cli.app import (
-    DevicesOpt,
-    ExecutorOpt,
     JsonOpt,
-    RayAddressOpt,
     ReportOutOpt,
-    RunCpusOpt,
-    RunGpusOpt,
     StoreOpt,
-    VectorizeOpt,
     WorkersOpt,
     app,
     err,
-    executing,
     open_store,
     print_json,
 )
+from trainlab.cli.options import Execution, takes
 
 
 @app.command()
+@takes("execution", Execution)
 def suite(
     budget: Annotated[str, typer.Option(help="quick (minutes on 2 cores) | full")] = "quick",
     only: Annotated[
@@ -34,12 +29,7 @@ def suite(
         typer.Option("--only", help="Run just this step (repeatable), e.g. --only baselines"),
     ] = None,
     workers: WorkersOpt = None,
-    vectorize: VectorizeOpt = "off",
-    devices: DevicesOpt = None,
-    executor: ExecutorOpt = "local",
-    ray_address: RayAddressOpt = None,
-    run_cpus: RunCpusOpt = 1.0,
-    run_gpus: RunGpusOpt = 0.0,
+    execution: Execution = Execution(),  # the six execution options (cli/options.py)
     out: ReportOutOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -48,7 +38,7 @@ def suite(
     inspection, then write one HTML report. Rerunning resumes: finished runs are reused."""
     from trainlab.suite import STEPS, run_suite
 
-    with executing(vectorize, devices, executor, ray_address, run_cpus, run_gpus):
+    with execution.context():
         result = run_suite(budget, open_store(store), workers, out, tuple(only or STEPS), err)
     if as_json:
         print_json(result.to_json())
