@@ -14,9 +14,11 @@ from trainlab.data import load
 from trainlab.errors import ConfigError
 from trainlab.inspect import target as inspect_target
 from trainlab.train import seed as seed_mod
-from trainlab.train.loop import RESUME_FILE, fit
+from trainlab.train.loop import RESUME_FILE, fit, lone_loss
 from trainlab.train.optim import fast_kernels
+from trainlab.train.regularize import penalized_params
 from trainlab.train.seed import resolve_device
+from trainlab.train.step import Step
 
 CFG = ["data.name=moons", "data.options.n=200", "train.epochs=2"]
 
@@ -68,6 +70,13 @@ def test_mixed_precision_trains_and_fp16_uses_a_scaler(precision: str, tmp_path:
     assert result.history.status == "finished"
     assert 0.5 < result.summary["test_acc"] <= 1.0
     assert all(p.dtype == torch.float32 for p in result.model.parameters())  # master weights
+    model, data = result.model, result.dataset
+    step = Step(model, cfg, 1, lone_loss(cfg), penalized_params(model))
+    step(data.x_train[:32], data.y_train[:32])
+    # fp16 steps through an enabled grad scaler (its scale above 1, the loss multiplied by it);
+    # bf16 has fp32's exponent range and needs none.
+    assert step.scaler.is_enabled() is (precision == "fp16")
+    assert (step.scaler.get_scale() > 1.0) is (precision == "fp16")
     fit(
         result.model,
         result.dataset,

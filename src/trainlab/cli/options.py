@@ -24,8 +24,8 @@ from trainlab.cli.app import JsonOpt, StoreOpt
 VectorizeOpt = Annotated[
     str,
     typer.Option(
-        help="auto: the seeds of one config train as one stacked model (off by default: measured"
-        " 1.8x at 8 MLP seeds, about 1x for the CNN, on 2 cores) | off"
+        help="auto: the seeds of one config train as one stacked model (off by default; its"
+        " speed-up, measured by benchmarks/vectorized_seeds.py, is in the README) | off"
     ),
 ]
 DevicesOpt = Annotated[

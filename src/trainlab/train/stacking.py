@@ -5,9 +5,8 @@ Activations travel member-major as (k·B, ...): member j owns rows j·B .. (j+1)
 layers (activations, dropout, pooling, flatten) run unchanged on that layout; a linear layer is
 one batched matmul, a convolution one grouped convolution (groups = k), a batch norm one batch
 norm over k·C channels, so each member gets its own statistics and running buffers. This does per
-operator what `torch.func.vmap` does, without its per-call dispatch and batching rules: on the
-mnist1d MLP (2 cores, k=8) `benchmarks/vectorized_seeds.py` measured 1.21x the pool's runs/s
-with vmap and 1.69x with this module (two runs on a quiet machine).
+operator what `torch.func.vmap` does, without its per-call dispatch and batching rules (what that
+gains, measured by `benchmarks/vectorized_seeds.py`: the README's "Throughput and scale-out").
 
 `stack_modules` refuses (raising `Unsupported`, naming the module) any layer it does not know:
 a layer that mixes samples other than batch norm, or holds parameters of its own, would silently
