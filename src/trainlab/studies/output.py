@@ -46,6 +46,8 @@ def planned(config: dict[str, Any]) -> dict[str, Any]:
         for key in EXECUTION_FIELDS:
             section, name = key.split(".")
             base.get(section, {}).pop(name, None)
+        if base.get("train", {}).get("metrics") == []:
+            del base["train"]["metrics"]  # a study planned before `train.metrics` reopens
         out["base"] = base
     return out
 

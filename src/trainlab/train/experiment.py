@@ -22,7 +22,7 @@ from torch import nn
 
 from trainlab import data as data_registry
 from trainlab import models
-from trainlab.config import RunConfig
+from trainlab.config import METRICS, RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.errors import ConfigError, StoreError, one_line
 from trainlab.models.user import UserModel, adopt_user_model, code_record
@@ -73,6 +73,7 @@ def prepare(cfg: RunConfig, model: UserModel | None = None) -> tuple[RunConfig, 
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("train.device='mps': MPS is not available here; use cpu")
     dataset = data_registry.load(cfg.data, cfg.seed, device)
+    check_metrics(cfg, dataset.spec.task)
     seed_everything(cfg.seed)  # the same seed gives the same initial weights
     if model is None:
         options = dict(cfg.model.options)
@@ -84,6 +85,19 @@ def prepare(cfg: RunConfig, model: UserModel | None = None) -> tuple[RunConfig, 
     model = model.to(device)
     check_logits(cfg, model, dataset)
     return cfg, model, dataset
+
+
+def check_metrics(cfg: RunConfig, task: str) -> None:
+    """A classification metric asked of a regression is one line before anything is stored."""
+    if task != "regression":
+        return
+    for name in cfg.train.metrics:
+        if name in METRICS:
+            raise ConfigError(
+                f"train.metrics={name!r}: a classification metric, but data {cfg.data.name!r} is a "
+                "regression (it always measures rmse, mae and r2); name a function file.py:fn "
+                "(predictions, targets) -> float for more"
+            )
 
 
 def check_logits(cfg: RunConfig, model: nn.Module, dataset: Dataset) -> None:
@@ -104,9 +118,12 @@ def check_logits(cfg: RunConfig, model: nn.Module, dataset: Dataset) -> None:
         model.train(training)
     got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
     if got != want:
-        raise ConfigError(
-            f"{where}: gives {got}; a classifier must return (batch, num_classes) = {want} logits"
+        what = (
+            "a regressor must return (batch, outputs) = {want} predictions"
+            if dataset.spec.task == "regression"
+            else "a classifier must return (batch, num_classes) = {want} logits"
         )
+        raise ConfigError(f"{where}: gives {got}; {what.format(want=want)}")
 
 
 def describe_user_model(cfg: RunConfig, model: nn.Module) -> RunConfig:

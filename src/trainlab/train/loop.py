@@ -23,7 +23,16 @@ from torch.nn import functional as F
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.train.callbacks import Callback, History, StopTraining
-from trainlab.train.metrics import evaluate, expected_calibration_error
+from trainlab.data.spec import Task
+from trainlab.train.metrics import (
+    SELECTION,
+    evaluate,
+    expected_calibration_error,
+    measure,
+    metric_name,
+    scores,
+)
+from trainlab.train.metrics import selection as selection_of
 from trainlab.train.precision import channels_last
 from trainlab.train.regularize import penalized_params, weight_norm
 from trainlab.train.seed import seed_everything, set_deterministic
@@ -36,16 +45,18 @@ __all__ = ["MODEL_FILE", "RESUME_FILE", "Callback", "History", "StopTraining", "
 
 @dataclass
 class Best:
-    """Early stopping's memory: the best val_acc so far, its weights (kept only when early
-    stopping is on), and the epochs since it last improved."""
+    """Early stopping's memory: the best value so far of the task's selection metric (val_acc,
+    higher; regression: val_rmse, lower), its weights (kept only when early stopping is on), and
+    the epochs since it last improved."""
 
-    acc: float = -1.0
+    acc: float = -math.inf  # the best value, by its old name (resume files keep `best_acc`)
     state: dict[str, Any] | None = None
     bad_epochs: int = 0
+    higher: bool = True
 
-    def update(self, val_acc: float, model: nn.Module, keep: bool) -> None:
-        if val_acc > self.acc:  # strict: the first epoch of the highest val_acc is kept
-            self.acc, self.bad_epochs = val_acc, 0
+    def update(self, value: float, model: nn.Module, keep: bool) -> None:
+        if value > self.acc if self.higher else value < self.acc:  # strict: the first epoch of the best value is kept
+            self.acc, self.bad_epochs = value, 0
             if keep:
                 self.state = copy.deepcopy(model.state_dict())
         else:
@@ -66,10 +77,12 @@ def fit(
     model.to(data.x_train.device)
     layout = channels_last(model, data, t.channels_last)
     n = len(data.y_train)
-    step = Step(model, cfg, math.ceil(n / t.batch_size), lone_loss(cfg), penalized_params(model),
-                layout=layout)  # fmt: skip
+    task = data.spec.task
+    key, higher = SELECTION[task]
+    step = Step(model, cfg, math.ceil(n / t.batch_size), lone_loss(cfg, task),
+                penalized_params(model), layout=layout)  # fmt: skip
     on_step = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
-    hist, best = History(), Best()
+    hist, best = History(), Best(-math.inf if higher else math.inf, higher=higher)
     resume_path = checkpoint_dir / RESUME_FILE if checkpoint_dir else None
     if resume_path is not None and resume_path.exists():
         _resume(resume_path, model, step, gen, hist, best)
@@ -79,23 +92,26 @@ def fit(
             t0 = time.perf_counter()
             perm = torch.randperm(n, generator=gen).to(data.x_train.device)
             xs, ys = data.x_train[perm], data.y_train[perm]  # one gather per epoch, then views
-            loss_sum, correct = train_epoch(step, xs, ys, t.batch_size, on_step)
+            loss_sum, correct = train_epoch(step, xs, ys, t.batch_size, on_step,
+                                            classify=task == "classification")  # fmt: skip
             train_loss, train_seconds = loss_sum.item() / n, time.perf_counter() - t0
             if not math.isfinite(train_loss):
                 hist.status, hist.reason = "diverged", f"non-finite train loss at epoch {epoch}"
                 break
-            val = evaluate(model, data.x_val, data.y_val, t.eval_batch_size)
-            lr = step.end_epoch(val.loss)
-            metrics = epoch_row(epoch, step.count, (train_loss, correct.item() / n),
-                                (val.loss, val.acc), lr, time.perf_counter() - t0, train_seconds)  # fmt: skip
+            val = measure(model, data.x_val, data.y_val, data.spec, t.metrics, t.eval_batch_size)
+            lr = step.end_epoch(val["loss"])
+            train_acc = correct.item() / n if task == "classification" else None
+            metrics = epoch_row(epoch, step.count, (train_loss, train_acc),
+                                (val["loss"], val.get("acc")), lr, time.perf_counter() - t0,
+                                train_seconds, val)  # fmt: skip
             hist.epochs.append(metrics)
-            best.update(val.acc, model, keep=bool(t.early_stopping))
+            best.update(metrics[key], model, keep=bool(t.early_stopping))
             if resume_path is not None and t.checkpoint == "every_epoch":
                 _save_atomic(_resume_state(model, step, gen, hist, best), resume_path)
             for cb in callbacks:
                 cb.on_epoch(epoch, model, metrics)
             if t.early_stopping and best.bad_epochs >= t.early_stopping:
-                hist.reason = f"early stop: no val_acc gain for {best.bad_epochs} epochs"
+                hist.reason = f"early stop: no {key} gain for {best.bad_epochs} epochs"
                 break
     except StopTraining as stop:
         hist.status, hist.reason = stop.status, stop.reason
@@ -109,9 +125,17 @@ def fit(
     return hist
 
 
-def lone_loss(cfg: RunConfig) -> LossFn:
-    """Mean cross-entropy of one model's batch (with the config's label smoothing)."""
+def lone_loss(cfg: RunConfig, task: Task = "classification") -> LossFn:
+    """Mean cross-entropy of one model's batch (with the config's label smoothing); for a
+    regression, the mean squared error of its outputs on the standardised targets."""
     smoothing = cfg.regularize.label_smoothing
+    if task == "regression":
+
+        def mse(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            mean = F.mse_loss(out.reshape(y.shape), y)  # (B, 1) outputs for (B,) targets
+            return mean, mean
+
+        return mse
 
     def loss(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = F.cross_entropy(logits, y, label_smoothing=smoothing)
@@ -120,11 +144,18 @@ def lone_loss(cfg: RunConfig) -> LossFn:
     return loss
 
 
+def best_epoch(epochs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The first epoch of the best selection metric (highest val_acc; regression: lowest val_rmse)."""
+    key, higher = selection_of(epochs[0])
+    return max(epochs, key=lambda e: e[key]) if higher else min(epochs, key=lambda e: e[key])
+
+
 def tested_epoch(cfg: RunConfig, hist: History) -> dict[str, float]:
     """The epoch whose weights the run ends with and is tested on: the last one, or, when early
-    stopping restored the best-validation weights (a finished run), the first of highest val_acc."""
+    stopping restored the best-validation weights (a finished run), the first of the best
+    validation value (`best_epoch`)."""
     if cfg.train.early_stopping and hist.status == "finished":
-        return max(hist.epochs, key=lambda e: e["val_acc"])
+        return best_epoch(hist.epochs)
     return hist.epochs[-1]
 
 
@@ -139,19 +170,27 @@ def summarize(model: nn.Module, data: Dataset, cfg: RunConfig, hist: History) ->
         "epoch_seconds": sum(e["seconds"] for e in hist.epochs),
         "params": sum(p.numel() for p in model.parameters()),
     }
+    spec, names = data.spec, cfg.train.metrics
     if hist.epochs:
-        tested, best = tested_epoch(cfg, hist), max(hist.epochs, key=lambda e: e["val_acc"])
-        out.update(
-            train_loss=tested["train_loss"],
-            val_loss=tested["val_loss"],
-            val_acc=tested["val_acc"],
-            tested_epoch=int(tested["epoch"]),
-            best_val_acc=best["val_acc"],
-            best_epoch=int(best["epoch"]),
-        )
+        tested, best = tested_epoch(cfg, hist), best_epoch(hist.epochs)
+        key = selection_of(tested)[0]
+        val_keys = [f"val_{k}" for k in ("loss", "acc", "rmse", "mae", "r2")] + [
+            f"val_{metric_name(n)}" for n in names
+        ]
+        out.update(train_loss=tested["train_loss"])
+        out.update({k: tested[k] for k in val_keys if k in tested})
+        out.update({"tested_epoch": int(tested["epoch"]), f"best_{key}": best[key],
+                    "best_epoch": int(best["epoch"])})  # fmt: skip
     if hist.status != "finished":
         return out
     bs = cfg.train.eval_batch_size
+    if spec.task == "regression":
+        test = measure(model, data.x_test, data.y_test, spec, names, bs)
+        train_eval = measure(model, data.x_train, data.y_train, spec, (), bs)
+        out.update({f"test_{k}": v for k, v in test.items()})
+        out.update(train_eval_loss=train_eval["loss"], train_eval_rmse=train_eval["rmse"],
+                   gen_gap=test["rmse"] - train_eval["rmse"], weight_norm=weight_norm(model))  # fmt: skip
+        return out
     test = evaluate(model, data.x_test, data.y_test, bs, keep_probs=True)
     assert test.probs is not None
     train = evaluate(model, data.x_train, data.y_train, bs)  # eval mode: no dropout
@@ -164,6 +203,8 @@ def summarize(model: nn.Module, data: Dataset, cfg: RunConfig, hist: History) ->
         gen_gap=train.acc - test.acc,
         weight_norm=weight_norm(model),
     )
+    if names and test.logits is not None:
+        out.update({f"test_{k}": v for k, v in scores(names, test.logits, test.labels, spec).items()})
     return out
 
 

@@ -1,12 +1,28 @@
-"""Evaluation metrics: accuracy, loss, expected calibration error and reliability-diagram bins."""
+"""Evaluation metrics: accuracy, loss, expected calibration error and reliability-diagram bins;
+the metrics a config asks for beyond accuracy (`train.metrics`, by torchmetrics); regression's
+rmse, mae and r2; and which metric a run of each task is chosen on, in which direction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from trainlab.data.spec import DataSpec
+from trainlab.provenance import is_import_path, load_object, split_import_path
+
+# The metric each task chooses epochs, runs and variants on, and whether higher is better.
+SELECTION: dict[str, tuple[str, bool]] = {
+    "classification": ("val_acc", True),
+    "regression": ("val_rmse", False),
+}
+REGRESSION = ("rmse", "mae", "r2")  # always measured for a regression task, in the targets' units
+LOWER_IS_BETTER = ("loss", "rmse", "mae", "ece")
+PREFIXES = ("best_val_", "train_eval_", "train_", "val_", "test_")
 
 
 @dataclass
@@ -17,6 +33,124 @@ class Evaluation:
     labels: torch.Tensor  # (N,) int64, on CPU
     correct: torch.Tensor | None = None  # (N,) bool per example on CPU, with probs
     losses: torch.Tensor | None = None  # (N,) float32 cross-entropy per example on CPU, with probs
+    logits: torch.Tensor | None = None  # (N, classes) on CPU, with probs
+
+
+def selection(row: Mapping[str, Any]) -> tuple[str, bool]:
+    """The key an epoch row or run summary is chosen on and whether higher is better: val_rmse
+    (lower) for a regression run, val_acc (higher) otherwise."""
+    regression = "val_rmse" in row and "val_acc" not in row
+    return SELECTION["regression" if regression else "classification"]
+
+
+def metric_name(name: str) -> str:
+    """The key part of a `train.metrics` entry: `f1_macro`, or a function's own name."""
+    return split_import_path(name)[1].rpartition(".")[2] if is_import_path(name) else name
+
+
+def higher_is_better(key: str) -> bool:
+    """Direction of a metric key (`val_f1_macro`, `test_rmse`, `ece`): lower for losses, errors
+    and calibration error, higher for the rest (accuracy, F1, AUROC, R², a user's metric)."""
+    base = next((key[len(p) :] for p in PREFIXES if key.startswith(p)), key)
+    return base not in LOWER_IS_BETTER
+
+
+def _classification_metric(name: str) -> Callable[[torch.Tensor, torch.Tensor, int], float]:
+    from torchmetrics.functional import classification as tm
+
+    def f1(avg: str) -> Callable[[torch.Tensor, torch.Tensor, int], float]:
+        return lambda lg, y, c: float(tm.multiclass_f1_score(lg, y, num_classes=c, average=avg))
+
+    builtin: dict[str, Callable[[torch.Tensor, torch.Tensor, int], float]] = {
+        "f1_macro": f1("macro"),
+        "f1_weighted": f1("weighted"),
+        "precision_macro": lambda lg, y, c: float(
+            tm.multiclass_precision(lg, y, num_classes=c, average="macro")
+        ),
+        "recall_macro": lambda lg, y, c: float(
+            tm.multiclass_recall(lg, y, num_classes=c, average="macro")
+        ),
+        # one-vs-rest, macro over classes, on softmax probabilities (sklearn's multi_class="ovr")
+        "auroc": lambda lg, y, c: float(
+            tm.multiclass_auroc(lg.softmax(1), y, num_classes=c, average="macro")
+        ),
+        "mcc": lambda lg, y, c: float(tm.multiclass_matthews_corrcoef(lg, y, num_classes=c)),
+    }
+    if name in builtin:
+        return builtin[name]
+    fn = load_object(name, "train.metrics")
+    if not callable(fn):
+        raise TypeError(f"train.metrics: {name!r} is not a function (outputs, labels) -> float")
+    return lambda lg, y, c: float(fn(lg, y))
+
+
+def scores(
+    names: Sequence[str], outputs: torch.Tensor, y: torch.Tensor, spec: DataSpec
+) -> dict[str, float]:
+    """The `train.metrics` of one set, by key: on (N, classes) logits and (N,) labels, or for
+    regression a user's function on predictions and targets in the targets' own units."""
+    out, y = outputs.detach().float().cpu(), y.detach().cpu()  # torchmetrics' bincount on CPU
+    if spec.task == "regression":
+        mean, std = _target_scale(spec, out)
+        pred = out.reshape(y.shape) * std + mean
+        target = y * std + mean
+        return {metric_name(n): float(load_object(n, "train.metrics")(pred, target)) for n in names}
+    return {metric_name(n): _classification_metric(n)(out, y, spec.num_classes) for n in names}
+
+
+def regression_scores(outputs: torch.Tensor, y: torch.Tensor, spec: DataSpec) -> dict[str, float]:
+    """loss: mean squared error on the standardised targets (what training minimises); rmse and
+    mae in the targets' own units (over every output); r2: 1 - SSE/SST, averaged over outputs."""
+    from torchmetrics.functional import r2_score
+
+    pred = outputs.detach().float().cpu().reshape(y.shape)
+    target = y.detach().float().cpu()
+    _, std = _target_scale(spec, pred)
+    err = (pred - target) * std
+    r2 = float(r2_score(pred, target)) if len(target) > 1 else float("nan")
+    return {
+        "loss": float(F.mse_loss(pred, target)),
+        "rmse": float(err.pow(2).mean().sqrt()),
+        "mae": float(err.abs().mean()),
+        "r2": r2,
+    }
+
+
+def _target_scale(spec: DataSpec, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = torch.tensor(spec.target_mean or (0.0,), dtype=like.dtype)
+    std = torch.tensor(spec.target_std or (1.0,), dtype=like.dtype)
+    return (mean.squeeze(0), std.squeeze(0)) if len(mean) == 1 else (mean, std)
+
+
+@torch.inference_mode()
+def outputs_of(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """The model's outputs on x in eval mode, batch by batch; restores the mode after."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    model.train(was_training)
+    return out
+
+
+def measure(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    spec: DataSpec,
+    names: Sequence[str] = (),
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Every metric of one set by key (no prefix): loss and acc of a classifier (exactly as
+    `evaluate`), or a regression's loss, rmse, mae and r2; then the config's `names`."""
+    out = outputs_of(model, x, batch_size)
+    if spec.task == "regression":
+        found = regression_scores(out, y, spec)
+    else:
+        found = {
+            "loss": F.cross_entropy(out.float(), y).item(),
+            "acc": (out.argmax(1) == y).float().mean().item(),
+        }
+    return {**found, **scores(names, out, y, spec)} if names else found
 
 
 @torch.inference_mode()
@@ -28,10 +162,7 @@ def evaluate(
     keep_probs: bool = False,
 ) -> Evaluation:
     """Mean cross-entropy and accuracy of `model` on (x, y) in eval mode; restores the mode after."""
-    was_training = model.training
-    model.eval()
-    logits = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-    model.train(was_training)
+    logits = outputs_of(model, x, batch_size)
     hits = logits.argmax(1) == y
     acc = hits.float().mean().item()
     loss = F.cross_entropy(logits.float(), y).item()
@@ -39,7 +170,7 @@ def evaluate(
         return Evaluation(loss, acc, None, y.cpu())
     losses = F.cross_entropy(logits.float(), y, reduction="none").cpu()
     probs = logits.float().softmax(1).cpu()
-    return Evaluation(loss, acc, probs, y.cpu(), hits.cpu(), losses)
+    return Evaluation(loss, acc, probs, y.cpu(), hits.cpu(), losses, logits.cpu())
 
 
 def reliability_bins(

@@ -8,7 +8,7 @@ with labels (k, B) and a loss per member (k,). The batch axis is the labels' las
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -96,11 +96,13 @@ def train_epoch(
     ys: torch.Tensor,
     batch_size: int,
     callbacks: Sequence[Callback] = (),
+    classify: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Step through one epoch of shuffled (xs, ys); the summed loss (mean loss x batch size) and
-    the count of correct predictions, per member for a stack, as device tensors (no host sync:
-    only a grad scaler, fp16's, reads a flag back at each of its steps)."""
-    axis = ys.ndim - 1
+    the count of correct predictions (`classify`; a regression counts none), per member for a
+    stack, as device tensors (no host sync: only a grad scaler, fp16's, reads a flag back at
+    each of its steps). Regression targets may be (B, d): the batch axis is then not the last."""
+    axis = ys.ndim - 1 if classify else 0
     n = ys.shape[axis]
     loss_sum = torch.zeros(ys.shape[:axis], device=ys.device)
     correct = torch.zeros(ys.shape[:axis], device=ys.device, dtype=torch.long)
@@ -109,7 +111,8 @@ def train_epoch(
         xb, yb = xs.narrow(axis, i, b), ys.narrow(axis, i, b)
         loss, logits = step(xb, yb)
         loss_sum += loss.detach() * b
-        correct += (logits.detach().argmax(-1) == yb).sum(axis)
+        if classify:
+            correct += (logits.detach().argmax(-1) == yb).sum(axis)
         for cb in callbacks:
             cb.on_step(step.count, step.model, loss)
     return loss_sum, correct
@@ -118,22 +121,25 @@ def train_epoch(
 def epoch_row(
     epoch: int,
     step: int,
-    train: tuple[float, float],
-    val: tuple[float, float],
+    train: tuple[float, float | None],
+    val: tuple[float, float | None],
     lr: float,
     seconds: float,
     train_seconds: float,
+    more: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
-    """One epoch's metrics as stored: train and val (loss, acc), the lr it trained with, its wall
-    seconds (training + validation) and `train_seconds` (the training part alone)."""
-    return {
+    """One epoch's metrics as stored: train and val (loss, acc; a regression has no acc), the
+    other validation metrics in `more` (keys without `val_`: rmse, f1_macro, ...), the lr it
+    trained with, its wall seconds (training + validation) and `train_seconds` (the training
+    part alone)."""
+    row: dict[str, float | None] = {
         "epoch": epoch,
         "step": step,
         "train_loss": train[0],
         "train_acc": train[1],
         "val_loss": val[0],
         "val_acc": val[1],
-        "lr": lr,
-        "seconds": seconds,
-        "train_seconds": train_seconds,
     }
+    row.update({f"val_{k}": v for k, v in (more or {}).items() if k not in ("loss", "acc")})
+    row.update(lr=lr, seconds=seconds, train_seconds=train_seconds)
+    return {k: v for k, v in row.items() if v is not None}
