@@ -26,11 +26,16 @@ SUMMARY_KEYS = (
     "test_acc",
     "val_acc",
     "best_val_acc",
+    "test_rmse",
+    "test_mae",
+    "test_r2",
+    "val_rmse",
+    "best_val_rmse",
     "test_loss",
     "ece",
     "epochs",
     "train_seconds",
-)
+)  # those a run has; then the test_<name> of its `train.metrics`
 
 
 class _EpochBar(Callback):
@@ -45,10 +50,11 @@ class _EpochBar(Callback):
             self.progress.start()
 
     def on_epoch(self, epoch: int, model: nn.Module, metrics: dict[str, float]) -> None:
+        key = "val_rmse" if "val_acc" not in metrics else "val_acc"  # a regression's, or accuracy
         self.progress.update(
             self.task,
             advance=1,
-            info=f"train_loss {metrics['train_loss']:.3f}  val_acc {metrics['val_acc']:.3f}",
+            info=f"train_loss {metrics['train_loss']:.3f}  {key} {metrics[key]:.3f}",
         )
 
 
@@ -137,7 +143,8 @@ def _print_run_summary(record: Any) -> None:
     table = Table(title=f"run {record.id} · {record.status}", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("config_hash", *SUMMARY_KEYS, "params"):
+    asked = [k for k in record.summary if k.startswith("test_") and k not in SUMMARY_KEYS]
+    for key in ("config_hash", *SUMMARY_KEYS, *asked, "params"):
         value = record.config_hash if key == "config_hash" else record.summary.get(key)
         if value is not None:
             table.add_row(key, fmt(value))
@@ -218,7 +225,7 @@ def runs_show(run_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> 
     epochs = st.epochs(record.id)
     if epochs:
         table = Table(title="epochs")
-        keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+        keys = tuple(k for k in epochs[0] if k not in ("step", "train_seconds"))  # as stored
         for k in keys:
             table.add_column(k, justify="right")
         for e in epochs:

@@ -168,7 +168,9 @@ def spirals(
     )
 
 
-@register_dataset("diabetes", "vector", "scikit-learn's diabetes regression: 442 patients, 10 features")
+@register_dataset(
+    "diabetes", "vector", "scikit-learn's diabetes regression: 442 patients, 10 features"
+)
 def diabetes(*, test_fraction: float = 0.2) -> Raw:
     """Efron et al. 2004: disease progression after one year (25..346) from 10 baseline
     measurements; a fixed random test split of `test_fraction`, features standardised on the

@@ -62,7 +62,11 @@ TASKS = ("classification", "regression")
 def task_of(name: str, options: dict[str, Any]) -> str:
     """The task a data config asks for, without loading it: regression for a built-in
     regression set or `data.options.task: regression`, else classification."""
-    return "regression" if name in REGRESSION or options.get("task") == "regression" else "classification"
+    return (
+        "regression"
+        if name in REGRESSION or options.get("task") == "regression"
+        else "classification"
+    )
 
 
 def list_datasets() -> list[DatasetInfo]:

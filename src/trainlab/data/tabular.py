@@ -74,9 +74,9 @@ def csv_table(
     labels = [row[t].strip() for row in body]
     if task == "regression":
         y_num = _numbers(labels, f"{where}: target column {target!r}")
-        parts = holdout(x, y_num, float(test_fraction), stratify=False)
+        xt, yt, xs, ys = holdout(x, y_num, float(test_fraction), stratify=False)
         spec = regression_spec(p.stem, x, y_num, (target,))
-        return Raw(spec, *parts, standardize=check_flag(standardize))
+        return Raw(spec, xt, yt, xs, ys, standardize=check_flag(standardize))
     names = sorted(set(labels), key=_numeric_first)
     ids = {name: k for k, name in enumerate(names)}
     y = np.array([ids[v] for v in labels], dtype=np.int64)
@@ -156,12 +156,16 @@ def from_code(name: str, **options: Any) -> Raw:
     )
 
 
-def _regression_from_code(name: str, x: np.ndarray, arrays: dict[str, Any], ours: dict[str, Any]) -> Raw:
+def _regression_from_code(
+    name: str, x: np.ndarray, arrays: dict[str, Any], ours: dict[str, Any]
+) -> Raw:
     """`make()`'s float targets y (N,) or (N, d) (and y_test), as a regression on vectors."""
     where = f"data.name={name!r}"
     y = np.asarray(arrays["y"], dtype=np.float32)
     if x.ndim != 2 or y.ndim not in (1, 2) or len(y) != len(x):
-        raise DataError(f"{where}: a regression takes (N, D) inputs and (N,) or (N, d) targets, got {x.shape} and {y.shape}")
+        raise DataError(
+            f"{where}: a regression takes (N, D) inputs and (N,) or (N, d) targets, got {x.shape} and {y.shape}"
+        )
     if "x_test" in arrays:
         parts: tuple[np.ndarray, ...] = (x, y, as_inputs(np.asarray(arrays["x_test"]), "vector", where)[0],
                  np.asarray(arrays["y_test"], dtype=np.float32))  # fmt: skip
@@ -169,7 +173,8 @@ def _regression_from_code(name: str, x: np.ndarray, arrays: dict[str, Any], ours
         parts = holdout(x, y, float(ours["test_fraction"]), stratify=False)
     names = tuple(str(c) for c in arrays.get("class_names") or ())
     spec = regression_spec(name.rpartition(":")[2], x, y, names)
-    return Raw(spec, *parts, standardize=check_flag(ours["standardize"]))
+    xt, yt, xs, ys = parts
+    return Raw(spec, xt, yt, xs, ys, standardize=check_flag(ours["standardize"]))
 
 
 def _arrays(out: Any, where: str) -> dict[str, Any]:

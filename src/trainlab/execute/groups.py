@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from trainlab.data.catalog import task_of
 from trainlab.execute.jobs import Job
 
 # Models built only from layers `stacked.stack_modules` knows (no RNN kernel, no layer mixing
@@ -19,6 +20,8 @@ def why_alone(job: Job) -> str:
     cfg = job.config
     if cfg.model.name not in VECTORIZABLE:
         return f"model {cfg.model.name!r} is not vectorized (only {', '.join(VECTORIZABLE)})"
+    if task_of(cfg.data.name, cfg.data.options) == "regression":
+        return "regression runs train alone (the stacked loss and metrics are a classifier's)"
     if job.record is not None:
         return "the flight recorder watches one model"
     if cfg.train.early_stopping is not None:

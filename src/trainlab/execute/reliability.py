@@ -32,8 +32,13 @@ class Examples:
 
 
 def save_reliability(folder: Path, model: Any, dataset: Any) -> None:
-    """Store the test-set reliability bins and per-example outcomes of `model` in `folder`."""
+    """Store the test-set reliability bins and per-example outcomes of `model` in `folder`.
+    A regression stores neither: calibration bins and correct/wrong bits are a classifier's,
+    so its comparisons count seeds only (no test-examples test)."""
     from trainlab.train.metrics import evaluate, reliability_bins
+
+    if dataset.spec.task == "regression":
+        return
 
     ev = evaluate(model, dataset.x_test, dataset.y_test, 1024, keep_probs=True)
     assert ev.probs is not None and ev.correct is not None and ev.losses is not None

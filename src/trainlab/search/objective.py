@@ -15,22 +15,34 @@ import optuna
 from torch import nn
 
 from trainlab.config import RunConfig
+from trainlab.data.catalog import task_of
 from trainlab.search.space import SearchSpace
 from trainlab.search.storage import worker_tag
 from trainlab.track.store import RunRecord, Store
 from trainlab.train.experiment import failed_run, run
-from trainlab.train.loop import Callback, StopTraining
+from trainlab.train.loop import Callback, StopTraining, best_epoch
+from trainlab.train.selection import metric_name
 
-EPOCH_METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
+EPOCH_METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")  # a classifier's, always
+REGRESSION_EPOCH_METRICS = ("val_rmse", "val_mae", "val_r2", "val_loss", "train_loss")
 RESET_ATTRS = (
     "run_id", "epochs", "pruned_epoch", "status", "error", "interrupted", "test_acc", "scored_epoch",
 )  # fmt: skip
 
 
+def epoch_metrics(cfg: RunConfig) -> tuple[str, ...]:
+    """The per-epoch metrics a run of `cfg` stores, so a search may optimise any of them: its
+    task's, plus val_<name> of each of `train.metrics`."""
+    regression = task_of(cfg.data.name, cfg.data.options) == "regression"
+    own = tuple(f"val_{metric_name(n)}" for n in cfg.train.metrics)
+    return (REGRESSION_EPOCH_METRICS if regression else EPOCH_METRICS) + own
+
+
 def scored_epoch(epochs: Sequence[dict[str, Any]], restored_best: bool) -> dict[str, Any]:
     """The epoch whose weights a run keeps: the last one, or with early stopping's restore the
-    first epoch of highest val_acc (the loop keeps a copy only on a strict improvement)."""
-    return max(epochs, key=lambda e: e["val_acc"]) if restored_best else epochs[-1]
+    first epoch of the best val_acc (regression: val_rmse; the loop keeps a copy only on a
+    strict improvement)."""
+    return best_epoch(epochs) if restored_best else epochs[-1]
 
 
 def restores_best(cfg: RunConfig, status: str) -> bool:

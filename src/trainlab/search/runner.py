@@ -21,7 +21,7 @@ from trainlab.errors import ConfigError, TrainlabError
 from trainlab.execute.ray import connect, require
 from trainlab.execute.settings import ExecSettings
 from trainlab.search.confirm import confirm_seeds, run_confirm
-from trainlab.search.objective import EPOCH_METRICS
+from trainlab.search.objective import epoch_metrics
 from trainlab.search.ray_trials import check_storage, run_on_ray
 from trainlab.search.results import SearchResult, TrialRecord, collect, top_trials, write_results
 from trainlab.search.samplers import PRUNERS, check_method
@@ -38,6 +38,7 @@ from trainlab.search.storage import (
 from trainlab.search.trial_worker import run_worker
 from trainlab.track.store import Store
 from trainlab.track.summary import slug
+from trainlab.train.selection import higher_is_better
 
 Progress = Callable[[TrialRecord], None]
 
@@ -53,7 +54,7 @@ class SearchSettings:
     workers: int = 1  # processes on this machine (the thread rule splits the cores); Ray: tasks
     seed: int = 0  # sampler seed (worker i uses seed + i * 10007)
     metric: str = "val_acc"  # a per-epoch validation metric; test metrics never choose
-    direction: str | None = None  # default: maximize for *_acc, minimize for *_loss
+    direction: str | None = None  # default: minimize losses and errors (rmse, mae), else maximize
     name: str | None = None  # default: derived from base config, space and method (resumable)
     storage: str | None = None  # database URL; default: a journal file in the trainlab store
     stop_at: float | None = None  # end early once the best value reaches this
@@ -72,7 +73,7 @@ class SearchSettings:
     def resolved_direction(self) -> str:
         if self.direction is not None:
             return self.direction
-        return "maximize" if self.metric.endswith("acc") else "minimize"
+        return "maximize" if higher_is_better(self.metric) else "minimize"
 
     def execution(self) -> ExecSettings:
         """Where trials and confirmation runs execute (validated: one line per bad field)."""
@@ -84,9 +85,10 @@ class SearchSettings:
 
 def check_settings(s: SearchSettings, space: SearchSpace, base: RunConfig) -> None:
     """One-line ConfigError for anything wrong before a single thing is written."""
-    if s.metric not in EPOCH_METRICS:
+    allowed = epoch_metrics(base)
+    if s.metric not in allowed:
         hint = " test metrics are never used to choose;" if s.metric.startswith("test") else ""
-        raise ConfigError(f"--metric {s.metric!r}:{hint} use one of {', '.join(EPOCH_METRICS)}")
+        raise ConfigError(f"--metric {s.metric!r}:{hint} use one of {', '.join(allowed)}")
     if s.direction not in (None, "maximize", "minimize"):
         raise ConfigError(f"--direction {s.direction!r}: use maximize or minimize")
     if s.prune not in PRUNERS:

@@ -21,7 +21,7 @@ from trainlab.studies.output import fingerprint
 from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import interval, pm, stats_table
 from trainlab.studies.time_to_target import target_section
-from trainlab.studies.verdicts import Metric, conclude
+from trainlab.studies.verdicts import Metric, conclude, measures
 from trainlab.track.store import RunRecord, Store
 from trainlab.track.summary import Summary, Table
 
@@ -198,43 +198,68 @@ def summarize_grid(
     target: float | None = None,
 ) -> out.StudyResult:
     reference = reference or variants[0]
-    chosen = selection_scores(outcomes, variants)
+    key, metrics = (
+        measures(outcomes[0].job.config) if outcomes else ("val_acc", [Metric("test_acc")])
+    )
+    head = metrics[0].key  # test_acc, or a regression's test_rmse
+    words = {"val_acc": "validation accuracy", "test_acc": "test accuracy",
+             "val_rmse": "validation RMSE", "test_rmse": "test RMSE"}  # fmt: skip
+    chosen = selection_scores(outcomes, variants, key)
     everything, outcomes = outcomes, [o for o in outcomes if o.job.role == "final"]
     runs = oc.finished(outcomes, variants)
-    test = oc.metric(runs, "test_acc")
-    val = oc.metric(runs, "val_acc")
+    test = oc.metric(runs, head)
+    val = oc.metric(runs, key)
+    bounds = metrics[0].bounds
     summary = Summary("grid", f"Grid study over {', '.join(fields)}")
     summary.tables += [
-        stats_table("Grid: final validation accuracy per variant", "val_acc", val, oc.seeds(runs, "val_acc")),
-        stats_table("Grid: test accuracy per variant", "test_acc", test, oc.seeds(runs, "test_acc")),
+        stats_table(f"Grid: final {words[key]} per variant", key, val, oc.seeds(runs, key),
+                    metrics[0].higher, bounds),
+        stats_table(f"Grid: {words[head]} per variant", head, test, oc.seeds(runs, head),
+                    metrics[0].higher, bounds),
     ]  # fmt: skip
-    arms = oc.arms(outcomes, "grid", variants, ["test_acc", "val_acc"])
-    comp = conclude(summary, arms, {"grid": reference}, [Metric("test_acc")], min_effect=min_effect,
-                    chosen={"grid": chosen} if chosen else None, look=study.look(outcomes))  # fmt: skip
-    reached = target_section(store, outcomes, variants, reference, target, "Grid: time to target")
-    if reached is not None:
-        summary.tables.append(reached[0])
-        summary.data["time_to_target"] = reached[1]
+    for m in metrics[1:]:
+        got = oc.metric(runs, m.key)
+        summary.tables.append(stats_table(f"Grid: {m.key} per variant", m.key, got,
+                                          oc.seeds(runs, m.key), m.higher, m.bounds))  # fmt: skip
+        summary.data[m.key] = got
+    arms = oc.arms(outcomes, "grid", variants, [m.key for m in metrics] + [key])
+    comp = conclude(summary, arms, {"grid": reference}, metrics, min_effect=min_effect,
+                    chosen={"grid": chosen} if chosen else None, look=study.look(outcomes),
+                    selection=key)  # fmt: skip
+    if key == "val_acc":  # time to a target accuracy; a regression has none
+        reached = target_section(
+            store, outcomes, variants, reference, target, "Grid: time to target"
+        )
+        if reached is not None:
+            summary.tables.append(reached[0])
+            summary.data["time_to_target"] = reached[1]
+    else:
+        summary.text.append(
+            "A regression's comparisons count seeds only: per-example outcomes (correct or not) "
+            "that let a test of test_acc count the test set's own noise are a classifier's."
+        )
     summary.tables.append(costs_table(store, runs))
     order = [v for v in variants if test.get(v)]
     if order:
-        iv = {v: interval(test[v]) for v in order}
-        fig = plot_dots({v: test[v] for v in order}, "test accuracy (fraction correct)",
-                        "Test accuracy per variant", iv)  # fmt: skip
-        study.figure(fig, "test-acc", "Test accuracy per variant",
-                     "Dots are seeds; diamond is the mean with its 95% CI (clipped to [0, 1]).")  # fmt: skip
-        curves = oc.series(store, runs, "val_acc")
-        fig = plot_bands({"validation accuracy": curves}, "epoch",
-                         "validation accuracy (fraction)", "Validation accuracy per epoch")  # fmt: skip
-        study.figure(fig, "val-curves", "Validation accuracy per epoch")
+        unit = "(fraction correct)" if head == "test_acc" else "(target units)"
+        clip = "clipped to [0, 1]" if bounds else "by t"
+        iv = {v: interval(test[v], bounds) for v in order}
+        fig = plot_dots({v: test[v] for v in order}, f"{words[head]} {unit}",
+                        f"{words[head].capitalize()} per variant", iv)  # fmt: skip
+        study.figure(fig, head.replace("_", "-"), f"{words[head].capitalize()} per variant",
+                     f"Dots are seeds; diamond is the mean with its 95% CI ({clip}).")  # fmt: skip
+        curves = oc.series(store, runs, key)
+        per = "(fraction)" if key == "val_acc" else "(target units)"
+        fig = plot_bands({words[key]: curves}, "epoch", f"{words[key]} {per}",
+                         f"{words[key].capitalize()} per epoch")  # fmt: skip
+        study.figure(fig, "val-curves", f"{words[key].capitalize()} per epoch")
     for b in comp["best"]:
         v = b["variant"]
         if test.get(v):
             summary.text.append(
-                f"Best on validation accuracy of its selection seeds: {v} (test accuracy {pm(test[v])})."
+                f"Best on {words[key]} of its selection seeds: {v} ({words[head]} {pm(test[v])})."
             )
-    summary.data.update({"vary": dict(fields), "test_acc": test, "val_acc": val,
-                         "selection": chosen})  # fmt: skip
+    summary.data.update({"vary": dict(fields), head: test, key: val, "selection": chosen})
     return study.finish(summary, everything)
 
 

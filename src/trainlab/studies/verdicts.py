@@ -16,10 +16,14 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from trainlab.config import RunConfig
+from trainlab.data.catalog import task_of
+from trainlab.provenance import is_import_path, load_object
 from trainlab.studies.inference import Test, detectable, difference, seeds_needed, tost
 from trainlab.studies.looks import SPENDING, spent
 from trainlab.studies.stats import ALPHA, POWER, UNIT, describe, holm
 from trainlab.track.summary import Summary, Table
+from trainlab.train.selection import SELECTION, higher_is_better, metric_name
 
 CORRECTION = "holm"
 
@@ -59,6 +63,29 @@ class Metric:
         if self.bounds is None:
             return -math.inf if self.higher else math.inf
         return self.bounds[0] if self.higher else self.bounds[1]
+
+
+BOUNDED = {"acc": UNIT, "f1_macro": UNIT, "f1_weighted": UNIT, "precision_macro": UNIT,
+           "recall_macro": UNIT, "auroc": UNIT, "ece": UNIT, "mcc": (-1.0, 1.0)}  # fmt: skip
+
+
+def measures(cfg: RunConfig) -> tuple[str, list[Metric]]:
+    """What a study of runs of `cfg` chooses on and compares on: its task's selection metric
+    (val_acc; regression: val_rmse, lower), and test_acc (regression: test_rmse) followed by
+    test_<name> of each `train.metrics`, each with its direction and range."""
+    task = task_of(cfg.data.name, cfg.data.options)
+    key, _ = SELECTION[task]
+    out = [Metric("test_rmse", False, None) if task == "regression" else Metric("test_acc")]
+    for n in cfg.train.metrics:
+        name = metric_name(n)
+        # a user's function may say `higher_is_better = False` (as torchmetrics' classes do)
+        higher = (
+            getattr(load_object(n, "train.metrics"), "higher_is_better", True)
+            if is_import_path(n)
+            else higher_is_better(name)
+        )
+        out.append(Metric(f"test_{name}", bool(higher), BOUNDED.get(name)))
+    return key, out
 
 
 def judge(
@@ -221,7 +248,7 @@ def _best(
     mine = [a for a in arms if a.family == family and scores and scores.get(a.name) is not None]
     if not mine or scores is None:
         return None
-    pick = min if selection.endswith("loss") else max
+    pick = max if higher_is_better(selection) else min
     chosen = pick(mine, key=lambda a: float(scores[a.name]))
     others = [a for a in arms if a.family == family and a is not chosen]
     tests = [_test(a, chosen, m) for a in others]
@@ -383,10 +410,11 @@ def conclude(
     min_effect: float | None = None,
     chosen: Mapping[str, Mapping[str, float]] | None = None,
     look: int = 1,
+    selection: str = "val_acc",
 ) -> dict[str, Any]:
     """Judge `arms` and put the result in `summary`: data["comparison"], the comparison table,
     every comparison's sentence in `verdicts` and the corrected headline `answers`."""
-    comp = judge(arms, references, metrics, min_effect=min_effect, chosen=chosen, look=look)
+    comp = judge(arms, references, metrics, selection, min_effect, chosen=chosen, look=look)
     summary.data["comparison"] = comp
     names = ", ".join(f"{r} ({f})" if len(references) > 1 else r for f, r in references.items())
     summary.tables.append(table(comp, f"Against the reference: {names}"))

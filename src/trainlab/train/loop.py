@@ -21,9 +21,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainlab.config import RunConfig
-from trainlab.data.spec import Dataset
+from trainlab.data.spec import Dataset, Task
 from trainlab.train.callbacks import Callback, History, StopTraining
-from trainlab.data.spec import Task
 from trainlab.train.metrics import (
     SELECTION,
     evaluate,
@@ -55,7 +54,9 @@ class Best:
     higher: bool = True
 
     def update(self, value: float, model: nn.Module, keep: bool) -> None:
-        if value > self.acc if self.higher else value < self.acc:  # strict: the first epoch of the best value is kept
+        if (
+            value > self.acc if self.higher else value < self.acc
+        ):  # strict: the first epoch of the best value is kept
             self.acc, self.bad_epochs = value, 0
             if keep:
                 self.state = copy.deepcopy(model.state_dict())
@@ -185,11 +186,11 @@ def summarize(model: nn.Module, data: Dataset, cfg: RunConfig, hist: History) ->
         return out
     bs = cfg.train.eval_batch_size
     if spec.task == "regression":
-        test = measure(model, data.x_test, data.y_test, spec, names, bs)
-        train_eval = measure(model, data.x_train, data.y_train, spec, (), bs)
-        out.update({f"test_{k}": v for k, v in test.items()})
-        out.update(train_eval_loss=train_eval["loss"], train_eval_rmse=train_eval["rmse"],
-                   gen_gap=test["rmse"] - train_eval["rmse"], weight_norm=weight_norm(model))  # fmt: skip
+        tested_m = measure(model, data.x_test, data.y_test, spec, names, bs)
+        train_m = measure(model, data.x_train, data.y_train, spec, (), bs)
+        out.update({f"test_{k}": v for k, v in tested_m.items()})
+        out.update(train_eval_loss=train_m["loss"], train_eval_rmse=train_m["rmse"],
+                   gen_gap=tested_m["rmse"] - train_m["rmse"], weight_norm=weight_norm(model))  # fmt: skip
         return out
     test = evaluate(model, data.x_test, data.y_test, bs, keep_probs=True)
     assert test.probs is not None
@@ -204,7 +205,9 @@ def summarize(model: nn.Module, data: Dataset, cfg: RunConfig, hist: History) ->
         weight_norm=weight_norm(model),
     )
     if names and test.logits is not None:
-        out.update({f"test_{k}": v for k, v in scores(names, test.logits, test.labels, spec).items()})
+        out.update(
+            {f"test_{k}": v for k, v in scores(names, test.logits, test.labels, spec).items()}
+        )
     return out
 
 

@@ -4,25 +4,19 @@ rmse, mae and r2; and which metric a run of each task is chosen on, in which dir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from trainlab.data.spec import DataSpec
-from trainlab.provenance import is_import_path, load_object, split_import_path
+from trainlab.provenance import load_object
+from trainlab.train.selection import SELECTION, higher_is_better, metric_name, selection
 
-# The metric each task chooses epochs, runs and variants on, and whether higher is better.
-SELECTION: dict[str, tuple[str, bool]] = {
-    "classification": ("val_acc", True),
-    "regression": ("val_rmse", False),
-}
-REGRESSION = ("rmse", "mae", "r2")  # always measured for a regression task, in the targets' units
-LOWER_IS_BETTER = ("loss", "rmse", "mae", "ece")
-PREFIXES = ("best_val_", "train_eval_", "train_", "val_", "test_")
+__all__ = ["SELECTION", "higher_is_better", "measure", "metric_name", "scores", "selection"]
 
 
 @dataclass
@@ -36,29 +30,10 @@ class Evaluation:
     logits: torch.Tensor | None = None  # (N, classes) on CPU, with probs
 
 
-def selection(row: Mapping[str, Any]) -> tuple[str, bool]:
-    """The key an epoch row or run summary is chosen on and whether higher is better: val_rmse
-    (lower) for a regression run, val_acc (higher) otherwise."""
-    regression = "val_rmse" in row and "val_acc" not in row
-    return SELECTION["regression" if regression else "classification"]
-
-
-def metric_name(name: str) -> str:
-    """The key part of a `train.metrics` entry: `f1_macro`, or a function's own name."""
-    return split_import_path(name)[1].rpartition(".")[2] if is_import_path(name) else name
-
-
-def higher_is_better(key: str) -> bool:
-    """Direction of a metric key (`val_f1_macro`, `test_rmse`, `ece`): lower for losses, errors
-    and calibration error, higher for the rest (accuracy, F1, AUROC, R², a user's metric)."""
-    base = next((key[len(p) :] for p in PREFIXES if key.startswith(p)), key)
-    return base not in LOWER_IS_BETTER
-
-
 def _classification_metric(name: str) -> Callable[[torch.Tensor, torch.Tensor, int], float]:
     from torchmetrics.functional import classification as tm
 
-    def f1(avg: str) -> Callable[[torch.Tensor, torch.Tensor, int], float]:
+    def f1(avg: Literal["macro", "weighted"]) -> Callable[[torch.Tensor, torch.Tensor, int], float]:
         return lambda lg, y, c: float(tm.multiclass_f1_score(lg, y, num_classes=c, average=avg))
 
     builtin: dict[str, Callable[[torch.Tensor, torch.Tensor, int], float]] = {

@@ -27,6 +27,7 @@ from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.errors import one_line
 from trainlab.train.callbacks import Callback, History
+from trainlab.train.metrics import scores
 from trainlab.train.seed import set_deterministic
 from trainlab.train.stacking import Unsupported, stack_modules
 from trainlab.train.step import Step, epoch_row, train_epoch
@@ -117,13 +118,14 @@ class Stack:
                     self._zero(j, step.opt)
             if not any(active):
                 break
-            val_loss, val_acc = self.evaluate(self.x_val, self.y_val, t.eval_batch_size)
+            val_loss, val_acc, more = self.evaluate(self.x_val, self.y_val, t.eval_batch_size)
             lr = step.end_epoch(0.0)  # never the plateau schedule: see execute/groups.why_alone
             share = sum(active)  # the epoch's wall time is shared by the members still training
             seconds = (time.perf_counter() - t0) / share
             for j in [j for j in range(k) if active[j]]:
                 metrics = epoch_row(epoch, step.count, (train_loss[j], train_acc[j]),
-                                    (val_loss[j], val_acc[j]), lr, seconds, train_seconds / share)  # fmt: skip
+                                    (val_loss[j], val_acc[j]), lr, seconds, train_seconds / share,
+                                    more[j])  # fmt: skip
                 hists[j].epochs.append(metrics)
                 on_epoch(j, metrics)
         return hists
@@ -131,16 +133,18 @@ class Stack:
     @torch.no_grad()
     def evaluate(
         self, x: torch.Tensor, y: torch.Tensor, bs: int
-    ) -> tuple[list[float], list[float]]:
-        """Per member mean cross-entropy and accuracy on (k, N, ...) inputs in eval mode (fp32,
-        as `metrics.evaluate`)."""
+    ) -> tuple[list[float], list[float], list[dict[str, float]]]:
+        """Per member mean cross-entropy, accuracy and the config's `train.metrics` on
+        (k, N, ...) inputs in eval mode (fp32, as `metrics.evaluate`)."""
         self.model.eval()
         parts = [self.net(x[:, i : i + bs]) for i in range(0, x.shape[1], bs)]
         self.model.train()
         logits = torch.cat(parts, dim=1)  # (k, N, classes)
         loss = F.cross_entropy(logits.float().transpose(1, 2), y, reduction="none").mean(1)
         acc = (logits.argmax(-1) == y).float().mean(1)  # float32, as `evaluate`
-        return loss.tolist(), acc.tolist()
+        names, spec = self.cfgs[0].train.metrics, self.data[0].spec
+        more = [scores(names, logits[j], y[j], spec) if names else {} for j in range(self.k)]
+        return loss.tolist(), acc.tolist(), more
 
     def _zero(self, j: int, opt: torch.optim.Optimizer) -> None:
         """Mask a diverged member out: zero its slice and its optimizer state (finite from now)."""
