@@ -32,7 +32,10 @@ def test_every_builtin_dataset_loads_as_tensors_matching_its_spec(name: str) -> 
     spec = ds.spec
     for x, y in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
         assert x.shape[1:] == spec.input_shape and len(x) == len(y) > 0
-        assert y.dtype == torch.int64 and int(y.min()) >= 0 and int(y.max()) < spec.num_classes
+        if spec.task == "regression":  # standardised float targets, one column per output
+            assert y.dtype == torch.float32 and bool(torch.isfinite(y).all())
+        else:
+            assert y.dtype == torch.int64 and int(y.min()) >= 0 and int(y.max()) < spec.num_classes
         assert x.dtype == (torch.int64 if spec.kind == "tokens" else torch.float32)
     assert len(spec.class_names) == spec.num_classes
     # the validation share is what the config says (of the training pool)

@@ -38,7 +38,7 @@ TINY = {
 ALL = ["f1_macro", "f1_weighted", "precision_macro", "recall_macro", "auroc", "mcc"]
 # y = x @ W + noise with var(x @ W) = |W|^2 = 4 and noise variance 1: the best R² is 4/5.
 W, NOISE, BEST_R2 = np.array([1.2, -0.8, 1.2, 0.4]), 1.0, 0.8
-LINEAR = '''
+LINEAR = """
 import numpy as np
 
 def make(n=2000, seed=0):
@@ -46,7 +46,7 @@ def make(n=2000, seed=0):
     x = rng.normal(size=(n, 4)).astype(np.float32)
     y = x @ np.array([1.2, -0.8, 1.2, 0.4]) + rng.normal(0.0, 1.0, n)
     return x, (3.0 * y + 50.0).astype(np.float32)  # in units of 3, around 50
-'''
+"""
 
 
 def tiny(**over: object) -> RunConfig:

@@ -45,8 +45,11 @@ TL.pages.run = async function (main, [id]) {
     box.replaceChildren(...parts.filter(Boolean));
     const ep = r.epochs.map((e) => e.epoch);
     const line = (k, i) => ({ x: ep, y: r.epochs.map((e) => e[k]), name: k, mode: "lines+markers", type: "scatter", line: { color: TL.color(i) } });
-    TL.plot(loss, ["train_loss", "val_loss"].filter((k) => keys.includes(k)).map(line), { yaxis: { title: { text: "loss" } }, xaxis: { title: { text: "epoch" } } });
-    TL.plot(acc, ["train_acc", "val_acc"].filter((k) => keys.includes(k)).map(line), { yaxis: { title: { text: "accuracy" } }, xaxis: { title: { text: "epoch" } } });
+    // a regression's errors beside its loss; every other validation metric (f1_macro, r2, ...) beside accuracy
+    const errors = ["val_rmse", "val_mae"].filter((k) => keys.includes(k));
+    const others = keys.filter((k) => k.startsWith("val_") && !["val_loss", "val_acc", ...errors].includes(k));
+    TL.plot(loss, ["train_loss", "val_loss", ...errors].filter((k) => keys.includes(k)).map(line), { yaxis: { title: { text: errors.length ? "loss; rmse, mae (target units)" : "loss" } }, xaxis: { title: { text: "epoch" } } });
+    TL.plot(acc, ["train_acc", "val_acc", ...others].filter((k) => keys.includes(k)).map(line), { yaxis: { title: { text: others.length ? "accuracy and other metrics" : "accuracy" } }, xaxis: { title: { text: "epoch" } } });
     (r.flightCharts || []).forEach(([n, stat]) => TL.plot(n, r.record.layers.map((layer, i) => ({
       x: r.record.steps, y: r.record.stats[stat][i], name: layer, mode: "lines", type: "scatter", line: { color: TL.color(i) } })),
       { xaxis: { title: { text: "step" } }, yaxis: { title: { text: stat }, type: stat === "act_near_zero" ? "linear" : "log" } }));
