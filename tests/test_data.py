@@ -215,5 +215,8 @@ def test_a_csv_read_as_npz_says_to_use_the_csv_loader(tmp_path: Path) -> None:
 
 
 def test_a_file_loader_without_a_path_says_so() -> None:
-    with pytest.raises(ConfigError, match=r"data.options.path=None: give the .npz file to read"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data.options.path=None: give the .npz file or folder of .npy files to read",
+    ):
         load(DataConfig(name="npz"), 0)

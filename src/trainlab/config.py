@@ -57,7 +57,43 @@ class _Strict(BaseModel):
 
 # Settings that change how fast a run goes, not what it learns: kept in the stored config, left
 # out of the hash, so e.g. turning on checkpoints after a crash still resumes the same run.
-EXECUTION_FIELDS = ("train.device", "train.threads", "train.eval_batch_size", "train.checkpoint")
+EXECUTION_FIELDS = (
+    "train.device",
+    "train.threads",
+    "train.eval_batch_size",
+    "train.checkpoint",
+    "data.device_budget",
+    "data.workers",
+)
+# data.device_budget: bytes (an integer), a size ("2GB", "512MiB") or a share of free device
+# memory (0.5, "50%"); the data stream from the host when they need more (data/stream.py).
+BUDGET_FORMS = "bytes (an integer >= 0), a size like '2GB' or '512MiB', or a share of free memory like 0.5 or '50%'"
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
+          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}  # fmt: skip
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%|[kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+
+
+def parse_budget(value: int | float | str) -> tuple[str, float]:
+    """`data.device_budget` as ("bytes", n) or ("share", 0 < s <= 1); ValueError names the forms."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be {BUDGET_FORMS}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"must be {BUDGET_FORMS}")
+        return "bytes", float(value)
+    if isinstance(value, float):  # YAML reads 2e9 as a float: more than 1 is bytes
+        if value <= 0.0 or value != value or value == float("inf"):
+            raise ValueError(f"must be {BUDGET_FORMS}")
+        return ("share", value) if value <= 1.0 else ("bytes", float(int(value)))
+    m = _SIZE.match(value)
+    if m is None:
+        raise ValueError(f"must be {BUDGET_FORMS}")
+    number, unit = float(m.group(1)), (m.group(2) or "").lower()
+    if unit == "%":
+        if not 0.0 < number <= 100.0:
+            raise ValueError(f"a share must be in (0%, 100%]; or give {BUDGET_FORMS}")
+        return "share", number / 100.0
+    return "bytes", float(int(number * _UNITS[unit.removesuffix("b")]))
 
 
 def _absolute_import_path(v: str) -> str:
@@ -70,8 +106,20 @@ class DataConfig(_Strict):
     name: str = "digits"  # a registered dataset or `file.py:make` / `pkg.mod:make`
     options: dict[str, Any] = Field(default_factory=dict)
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)  # share of the training pool held out
+    # Execution settings (not hashed): the device memory the data may take (see parse_budget;
+    # default half the free memory), and DataLoader worker processes for a torch Dataset class.
+    device_budget: int | float | str = 0.5
+    workers: int = Field(0, ge=0)
 
     _abs_name = field_validator("name")(_absolute_import_path)
+
+    @field_validator("device_budget", mode="before")
+    @classmethod
+    def _known_budget(cls, v: Any) -> Any:
+        if not isinstance(v, int | float | str):
+            raise ValueError(f"must be {BUDGET_FORMS}")
+        parse_budget(v)  # before coercion, so `true` is not read as 1 byte
+        return v
 
 
 class ModelConfig(_Strict):

@@ -50,7 +50,7 @@ CATALOG = (
        {"path": None, "class_names": None}, False),
     _D("imagefolder", "image", "your image folder: one subfolder per class (Pillow)",
        {"path": None, "size": 32, "grayscale": False, "test_fraction": 0.2}, False),
-    _D("npz", "any", "your .npz file: x, y and optional x_test, y_test",
+    _D("npz", "any", "your .npz file (or folder of .npy files): x, y and optional x_test, y_test",
        {"path": None, "kind": None, "test_fraction": 0.2, "standardize": False}, False),
 )  # fmt: skip
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import struct
 import zipfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -83,7 +84,10 @@ def raw_dataset(
     return Raw(spec, x, y, xs, ys)
 
 
-@register_dataset("npz", "any", "your .npz file: x, y and optional x_test, y_test", builtin=False)
+@register_dataset(
+    "npz", "any", "your .npz file (or folder of .npy files): x, y and optional x_test, y_test",
+    builtin=False,
+)  # fmt: skip
 def npz(
     *,
     path: str | None = None,
@@ -94,35 +98,8 @@ def npz(
     """Arrays `x`, `y` (and `x_test`, `y_test`, else a fixed stratified `test_fraction` split);
     optional `class_names`. `kind` overrides the shape-based guess (see `as_inputs`).
     `standardize`: scale float features by the train split's mean and std."""
-    p = existing_path(path, ".npz file")
-    with p.open("rb") as head:
-        if head.read(4) != b"PK\x03\x04":  # an .npz is a zip archive; numpy's advice about
-            # pickles would send the user the wrong way
-            hint = (
-                "; for a CSV file use data.name=csv"
-                if p.suffix.lower() in (".csv", ".tsv", ".txt")
-                else ""
-            )
-            raise DataError(
-                f"data.options.path={path!r}: not an .npz file (numpy.savez writes one){hint}"
-            )
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"data.options.path={path!r}: not a readable .npz file ({exc})") from None
-    missing = {"x", "y"} - set(arrays)
-    if missing:
-        raise DataError(
-            f"data.options.path={path!r}: the file has no array {sorted(missing)[0]!r} (has {sorted(arrays)})"
-        )
-    where = f"data.options.path={path!r}"
-    x, k = as_inputs(arrays["x"], kind, where)
-    y = class_ids(arrays["y"], where)
-    if len(x) != len(y):
-        raise DataError(f"{where}: x has {len(x)} samples but y has {len(y)}")
-    if ("x_test" in arrays) != ("y_test" in arrays):
-        raise DataError(f"{where}: give both x_test and y_test, or neither")
+    arrays, k, where = read_npz(path, kind)
+    x, y = as_inputs(arrays["x"], k, where)[0], class_ids(arrays["y"], where)
     if "x_test" in arrays:
         parts: tuple[np.ndarray, ...] = (
             x,
@@ -133,7 +110,78 @@ def npz(
     else:
         parts = holdout(x, y, float(test_fraction))
     names = [str(c) for c in arrays["class_names"]] if "class_names" in arrays else None
-    return replace(raw_dataset(p.stem, k, parts, names), standardize=check_flag(standardize))
+    name = Path(str(path)).stem
+    return replace(raw_dataset(name, k, parts, names), standardize=check_flag(standardize))
+
+
+def read_npz(path: str | None, kind: str | None) -> tuple[dict[str, np.ndarray], Kind, str]:
+    """The checked arrays of an .npz file or a folder of .npy files (memory-mapped, see
+    `open_arrays`), the kind of their inputs and the `data.options.path=...` to name in errors."""
+    p = existing_path(path, ".npz file or folder of .npy files")
+    where = f"data.options.path={path!r}"
+    if not p.is_dir():
+        with p.open("rb") as head:
+            if head.read(4) != b"PK\x03\x04":  # an .npz is a zip archive; numpy's advice about
+                # pickles would send the user the wrong way
+                hint = (
+                    "; for a CSV file use data.name=csv"
+                    if p.suffix.lower() in (".csv", ".tsv", ".txt")
+                    else ""
+                )
+                raise DataError(f"{where}: not an .npz file (numpy.savez writes one){hint}")
+    try:
+        arrays = open_arrays(p)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{where}: not a readable .npz file ({exc})") from None
+    missing = {"x", "y"} - set(arrays)
+    if missing:
+        raise DataError(
+            f"{where}: the file has no array {sorted(missing)[0]!r} (has {sorted(arrays)})"
+        )
+    if len(arrays["x"]) != len(arrays["y"]):
+        raise DataError(f"{where}: x has {len(arrays['x'])} samples but y has {len(arrays['y'])}")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{where}: give both x_test and y_test, or neither")
+    return arrays, as_inputs(arrays["x"][:1], kind, where)[1], where
+
+
+def open_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file or a folder of .npy files, memory-mapped where their bytes lie
+    uncompressed on disk (.npy files, `numpy.savez` members); `numpy.savez_compressed` members
+    cannot be mapped and are read into memory."""
+    if path.is_dir():
+        files = sorted(path.glob("*.npy"))
+        return {f.stem: np.load(f, mmap_mode="r", allow_pickle=False) for f in files}
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as z, np.load(path, allow_pickle=False) as f:
+        for info in z.infolist():
+            key = info.filename.removesuffix(".npy")
+            mapped = (
+                _mapped_member(path, info) if info.compress_type == zipfile.ZIP_STORED else None
+            )
+            out[key] = f[key] if mapped is None else mapped
+    return out
+
+
+def _mapped_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray | None:
+    """A stored (uncompressed) .npz member as a read-only memmap; None when it cannot be one."""
+    with path.open("rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)  # the zip local file header: names and extras sized at bytes 26..30
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        fh.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(fh)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else (np.lib.format.read_array_header_2_0)
+        )
+        shape, fortran, dtype = read(fh)
+        offset = fh.tell()
+    if dtype.hasobject or not shape or 0 in shape:
+        return None
+    order: Literal["C", "F"] = "F" if fortran else "C"
+    return np.memmap(str(path), dtype=dtype, mode="r", shape=shape, offset=offset, order=order)
 
 
 def check_flag(value: object, option: str = "standardize") -> bool:

@@ -90,7 +90,18 @@ def info(name: str) -> DatasetInfo:
 
 
 def load(cfg: DataConfig, seed: int, device: str | torch.device = "cpu") -> Dataset:
-    """The dataset `cfg` names, its train pool split into train/val by `seed`, on `device`."""
+    """The dataset `cfg` names, its train pool split into train/val by `seed`, on `device`
+    (a torch Dataset class is read through once; data/stream.py streams it instead)."""
+    if is_import_path(cfg.name):
+        from trainlab.data import stream
+
+        if stream.is_dataset_class(cfg.name):
+            return stream.resident(stream.stream_dataset(cfg, seed, torch.device(device), 0))
+    return split(load_raw(cfg), cfg.val_fraction, seed).to(device)
+
+
+def load_raw(cfg: DataConfig) -> Raw:
+    """The arrays `cfg` names (options checked; cached per process while the files stay)."""
     meta = info(cfg.name)
     for key in cfg.options:
         if key not in meta.options:
@@ -100,8 +111,7 @@ def load(cfg: DataConfig, seed: int, device: str | torch.device = "cpu") -> Data
             )
     options = json.dumps(cfg.options, sort_keys=True, default=str)
     path = cfg.name.rpartition(":")[0] if is_import_path(cfg.name) else cfg.options.get("path")
-    raw = _load_raw(cfg.name, options, _file_stamp(path))
-    return split(raw, cfg.val_fraction, seed).to(device)
+    return _load_raw(cfg.name, options, _file_stamp(path))
 
 
 @functools.lru_cache(maxsize=8)
@@ -148,17 +158,24 @@ def _file_stamp(path: object) -> int:
         return 0  # missing: the loader reports it
 
 
-def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
-    """Hold out `val_fraction` of the pool (at least one sample) by a permutation seeded by `seed`."""
-    n = len(raw.y)
+def split_indices(
+    n: int, val_fraction: float, seed: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) positions in a pool of `n`: `val_fraction` (at least one) held out by a
+    permutation seeded by `seed`; the streamed splits (data/stream.py) use the same."""
     n_val = max(1, round(n * val_fraction))
     if n - n_val < 1:
         raise DataError(
-            f"dataset {raw.spec.name!r} has {n} training samples: too few to hold out "
+            f"dataset {name!r} has {n} training samples: too few to hold out "
             f"data.val_fraction={val_fraction}"
         )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
-    val, train = perm[:n_val], perm[n_val:]
+    return perm[n_val:], perm[:n_val]
+
+
+def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
+    """Hold out `val_fraction` of the pool (at least one sample) by a permutation seeded by `seed`."""
+    train, val = split_indices(len(raw.y), val_fraction, seed, raw.spec.name)
     x, y = torch.from_numpy(raw.x), torch.from_numpy(raw.y)
     x_test = torch.from_numpy(raw.x_test).clone()  # the cached arrays stay untouched
     y_test, spec = torch.from_numpy(raw.y_test).clone(), raw.spec
@@ -203,16 +220,24 @@ def holdout(
 ) -> tuple[np.ndarray, ...]:
     """A fixed test split for data that ships none: (x, y, x_test, y_test); class-stratified,
     or (`stratify=False`, regression targets) a seeded random `share`."""
+    test = holdout_mask(y, share, seed, stratify)
+    return x[~test], y[~test], x[test], y[test]
+
+
+def holdout_mask(
+    y: np.ndarray, share: float = 0.2, seed: int = 0, stratify: bool = True
+) -> np.ndarray:
+    """`holdout`'s choice as a mask over samples: True for the test set."""
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), dtype=bool)
     if not stratify:
         test[rng.permutation(len(y))[: max(1, round(len(y) * share))]] = True
-        return x[~test], y[~test], x[test], y[test]
+        return test
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         take = max(1, round(len(idx) * share)) if len(idx) > 1 else 0
         test[rng.permutation(idx)[:take]] = True
-    return x[~test], y[~test], x[test], y[test]
+    return test
 
 
 def _check_raw(name: str, raw: Raw) -> None:

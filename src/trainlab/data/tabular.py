@@ -115,6 +115,10 @@ def code_info(name: str) -> DatasetInfo:
     make = load_object(name, "data.name")
     if not callable(make):
         raise ConfigError(f"data.name={name!r}: {make!r} is not a function returning arrays")
+    from trainlab.data.stream import dataset_options, is_dataset_class
+
+    if is_dataset_class(name):  # a torch Dataset class: streamed (data/stream.py)
+        return DatasetInfo(name, "any", f"your Dataset class {name}", dataset_options(make), False)
     params = inspect.signature(make).parameters.values()
     options = {
         p.name: (None if p.default is inspect.Parameter.empty else p.default)

@@ -35,12 +35,13 @@ def save_reliability(folder: Path, model: Any, dataset: Any) -> None:
     """Store the test-set reliability bins and per-example outcomes of `model` in `folder`.
     A regression stores neither: calibration bins and correct/wrong bits are a classifier's,
     so its comparisons count seeds only (no test-examples test)."""
-    from trainlab.train.metrics import evaluate, reliability_bins
+    from trainlab.train.feed import evaluate_split
+    from trainlab.train.metrics import reliability_bins
 
     if dataset.spec.task == "regression":
         return
 
-    ev = evaluate(model, dataset.x_test, dataset.y_test, 1024, keep_probs=True)
+    ev = evaluate_split(model, dataset, "test", 1024, keep_probs=True)  # resident or streamed
     assert ev.probs is not None and ev.correct is not None and ev.losses is not None
     conf, acc, count = reliability_bins(ev.probs, ev.labels)
     payload = {"confidence": conf.tolist(), "accuracy": acc.tolist(), "count": count.tolist()}

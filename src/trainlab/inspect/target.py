@@ -119,9 +119,12 @@ def from_config(
             f"training {cfg.model.name} on {cfg.data.name} ended {result.history.status}"
         )
     assert result.record is not None
+    dataset = result.dataset
+    if not isinstance(dataset, Dataset):  # streamed: inspections read their samples resident
+        dataset = data_registry.load(cfg.data, cfg.seed, next(result.model.parameters()).device)
     return Target(
         result.model.eval(),
-        result.dataset,
+        dataset,
         result.record.config,
         result.record,
         result.history.epochs,

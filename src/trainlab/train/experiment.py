@@ -20,15 +20,15 @@ import torch
 import yaml
 from torch import nn
 
-from trainlab import data as data_registry
 from trainlab import models
 from trainlab.config import METRICS, RunConfig
-from trainlab.data.spec import Dataset
+from trainlab.data.stream import Streamed, load_or_stream
 from trainlab.errors import ConfigError, StoreError, one_line
 from trainlab.models.user import UserModel, adopt_user_model, code_record
 from trainlab.track.env import capture_env
 from trainlab.track.liveness import Heartbeat
 from trainlab.track.store import RunRecord, Store
+from trainlab.train.feed import TrainData
 from trainlab.train.loop import MODEL_FILE, RESUME_FILE, Callback, History, fit
 from trainlab.train.seed import resolve_device, seed_everything, set_threads
 
@@ -42,7 +42,7 @@ class Result:
     history: History
     record: RunRecord | None
     model: nn.Module
-    dataset: Dataset
+    dataset: TrainData  # resident tensors, or host data streamed to the device
 
     @property
     def summary(self) -> dict[str, object]:
@@ -64,7 +64,9 @@ class _EpochWriter(Callback):
         self.store.log_epoch(self.run_id, epoch, metrics, owned=True)
 
 
-def prepare(cfg: RunConfig, model: UserModel | None = None) -> tuple[RunConfig, nn.Module, Dataset]:
+def prepare(
+    cfg: RunConfig, model: UserModel | None = None
+) -> tuple[RunConfig, nn.Module, TrainData]:
     """Validate the device, load the data and build (or adopt) the model — before anything is stored."""
     set_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
@@ -72,7 +74,7 @@ def prepare(cfg: RunConfig, model: UserModel | None = None) -> tuple[RunConfig, 
         raise ConfigError(f"train.device={cfg.train.device!r}: CUDA is not available here; use cpu")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("train.device='mps': MPS is not available here; use cpu")
-    dataset = data_registry.load(cfg.data, cfg.seed, device)
+    dataset = load_or_stream(cfg.data, cfg.seed, device)  # streamed when over data.device_budget
     check_metrics(cfg, dataset.spec.task)
     seed_everything(cfg.seed)  # the same seed gives the same initial weights
     if model is None:
@@ -100,12 +102,13 @@ def check_metrics(cfg: RunConfig, task: str) -> None:
             )
 
 
-def check_logits(cfg: RunConfig, model: nn.Module, dataset: Dataset) -> None:
+def check_logits(cfg: RunConfig, model: nn.Module, dataset: TrainData) -> None:
     """One forward of 2 training samples in eval mode without gradients (no weight, statistic or
     random stream changes): a model that cannot run on this data, or that does not give
     (batch, num_classes) logits, is one line before anything is stored — not a failed run whose
     error is an IndexError from the loss."""
-    x, want = dataset.x_train[:2], (2, dataset.spec.num_classes)
+    x = dataset.head(2) if isinstance(dataset, Streamed) else dataset.x_train[:2]
+    want = (2, dataset.spec.num_classes)
     where = f"model.name={cfg.model.name!r} on {cfg.data.name} (inputs {tuple(x.shape)})"
     training = model.training
     model.eval()
@@ -201,7 +204,8 @@ def load_model(record: RunRecord, device: str = "cpu", model: nn.Module | None =
             raise StoreError(
                 f"run {record.id} used a user model; pass an instance of it to load into"
             )
-        spec = data_registry.load(record.config.data, record.seed, "cpu").spec
+        # the spec alone: data over the budget are opened for streaming, not read
+        spec = load_or_stream(record.config.data, record.seed, torch.device("cpu")).spec
         model = models.build(
             record.config.model.name,
             spec,
@@ -253,7 +257,7 @@ def _wait_for(store: Store, run_id: str, poll: float = 0.5) -> RunRecord:
     return store.get_run(run_id)
 
 
-def _stored_result(store: Store, record: RunRecord, model: nn.Module, dataset: Dataset) -> Result:
+def _stored_result(store: Store, record: RunRecord, model: nn.Module, dataset: TrainData) -> Result:
     """A Result for a run another process trained: its stored epochs, summary and weights."""
     summary = dict(record.summary)
     history = History(

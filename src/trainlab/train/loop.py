@@ -1,5 +1,5 @@
-"""`fit`: the one training loop. Seeded batches from device tensors; the step itself lives in
-`step.py`, shared with the stacked seeds (`stacked.py`).
+"""`fit`: the one training loop. Seeded batches from device tensors or a host stream (`feed.py`);
+the step itself lives in `step.py`, shared with the stacked seeds (`stacked.py`).
 
 Callbacks see `on_step` (after each optimizer step), `on_epoch` (metrics of a finished epoch) and
 `on_end`; any of them may raise `StopTraining` to end the run with a status (e.g. `pruned`).
@@ -21,13 +21,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainlab.config import RunConfig
-from trainlab.data.spec import Dataset, Task
+from trainlab.data.spec import Task
 from trainlab.train.callbacks import Callback, History, StopTraining
+from trainlab.train.feed import (
+    TrainData,
+    device_of,
+    evaluate_split,
+    feed_record,
+    measure_split,
+    train_batches,
+)
 from trainlab.train.metrics import (
     SELECTION,
-    evaluate,
     expected_calibration_error,
-    measure,
     metric_name,
     scores,
 )
@@ -66,7 +72,7 @@ class Best:
 
 def fit(
     model: nn.Module,
-    data: Dataset,
+    data: TrainData,
     cfg: RunConfig,
     callbacks: Sequence[Callback] = (),
     checkpoint_dir: Path | None = None,
@@ -75,9 +81,9 @@ def fit(
     t = cfg.train
     set_deterministic(t.deterministic)
     gen = seed_everything(cfg.seed)
-    model.to(data.x_train.device)
-    layout = channels_last(model, data, t.channels_last)
-    n = len(data.y_train)
+    model.to(device_of(data))
+    layout = channels_last(model, data.spec, t.channels_last)
+    n = data.sizes["train"]
     task = data.spec.task
     key, higher = SELECTION[task]
     step = Step(model, cfg, math.ceil(n / t.batch_size), lone_loss(cfg, task),
@@ -91,15 +97,15 @@ def fit(
         for epoch in range(len(hist.epochs) + 1, t.epochs + 1):
             model.train()
             t0 = time.perf_counter()
-            perm = torch.randperm(n, generator=gen).to(data.x_train.device)
-            xs, ys = data.x_train[perm], data.y_train[perm]  # one gather per epoch, then views
-            loss_sum, correct = train_epoch(step, xs, ys, t.batch_size, on_step,
+            perm = torch.randperm(n, generator=gen)
+            batches = train_batches(data, perm, t.batch_size)
+            loss_sum, correct = train_epoch(step, batches, on_step,
                                             classify=task == "classification")  # fmt: skip
             train_loss, train_seconds = loss_sum.item() / n, time.perf_counter() - t0
             if not math.isfinite(train_loss):
                 hist.status, hist.reason = "diverged", f"non-finite train loss at epoch {epoch}"
                 break
-            val = measure(model, data.x_val, data.y_val, data.spec, t.metrics, t.eval_batch_size)
+            val = measure_split(model, data, "val", t.metrics, t.eval_batch_size)
             lr = step.end_epoch(val["loss"])
             train_acc = correct.item() / n if task == "classification" else None
             metrics = epoch_row(epoch, step.count, (train_loss, train_acc),
@@ -160,7 +166,7 @@ def tested_epoch(cfg: RunConfig, hist: History) -> dict[str, float]:
     return hist.epochs[-1]
 
 
-def summarize(model: nn.Module, data: Dataset, cfg: RunConfig, hist: History) -> dict[str, Any]:
+def summarize(model: nn.Module, data: TrainData, cfg: RunConfig, hist: History) -> dict[str, Any]:
     """Final numbers of a run: test loss/acc and ECE, clean train accuracy, the tested epoch's
     train/val metrics, the best val, totals. `train_seconds` sums the epochs' training parts,
     `epoch_seconds` their whole wall time (training + validation)."""
@@ -170,6 +176,7 @@ def summarize(model: nn.Module, data: Dataset, cfg: RunConfig, hist: History) ->
         "train_seconds": sum(e["train_seconds"] for e in hist.epochs),
         "epoch_seconds": sum(e["seconds"] for e in hist.epochs),
         "params": sum(p.numel() for p in model.parameters()),
+        **feed_record(data),
     }
     spec, names = data.spec, cfg.train.metrics
     if hist.epochs:
@@ -186,15 +193,15 @@ def summarize(model: nn.Module, data: Dataset, cfg: RunConfig, hist: History) ->
         return out
     bs = cfg.train.eval_batch_size
     if spec.task == "regression":
-        tested_m = measure(model, data.x_test, data.y_test, spec, names, bs)
-        train_m = measure(model, data.x_train, data.y_train, spec, (), bs)
+        tested_m = measure_split(model, data, "test", names, bs)
+        train_m = measure_split(model, data, "train", (), bs)
         out.update({f"test_{k}": v for k, v in tested_m.items()})
         out.update(train_eval_loss=train_m["loss"], train_eval_rmse=train_m["rmse"],
                    gen_gap=tested_m["rmse"] - train_m["rmse"], weight_norm=weight_norm(model))  # fmt: skip
         return out
-    test = evaluate(model, data.x_test, data.y_test, bs, keep_probs=True)
+    test = evaluate_split(model, data, "test", bs, keep_probs=True)
     assert test.probs is not None
-    train = evaluate(model, data.x_train, data.y_train, bs)  # eval mode: no dropout
+    train = evaluate_split(model, data, "train", bs)  # eval mode: no dropout
     out.update(
         test_loss=test.loss,
         test_acc=test.acc,

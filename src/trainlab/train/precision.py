@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainlab.data.spec import Dataset
+from trainlab.data.spec import DataSpec
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -32,10 +32,10 @@ def mixed_precision(
     return autocast, scaler
 
 
-def channels_last(model: nn.Module, data: Dataset, wanted: bool) -> torch.memory_format | None:
+def channels_last(model: nn.Module, spec: DataSpec, wanted: bool) -> torch.memory_format | None:
     """Put a model on image data in NHWC layout (fast conv kernels on GPUs with tensor cores);
     the memory format the batches need, or None when the layout stays as it is."""
-    if not wanted or data.x_train.dim() != 4:
+    if not wanted or len(spec.input_shape) != 3:  # (C, H, W) samples: (B, C, H, W) batches
         return None
     model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return torch.channels_last

@@ -25,8 +25,10 @@ from torch.nn import functional as F
 
 from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
+from trainlab.data.stream import Streamed
 from trainlab.errors import one_line
 from trainlab.train.callbacks import Callback, History
+from trainlab.train.feed import views
 from trainlab.train.metrics import scores
 from trainlab.train.seed import set_deterministic
 from trainlab.train.stacking import Unsupported, stack_modules
@@ -51,10 +53,12 @@ class Members(nn.Module):
 class Stack:
     """k models of one architecture as one stacked module, with their k datasets stacked alike."""
 
-    def __init__(self, members: Sequence[tuple[RunConfig, nn.Module, Dataset]]) -> None:
+    def __init__(self, members: Sequence[tuple[RunConfig, nn.Module, Dataset | Streamed]]) -> None:
         self.cfgs = [c for c, _, _ in members]
         self.models = [m for _, m, _ in members]
-        self.data = [d for _, _, d in members]
+        if any(isinstance(d, Streamed) for _, _, d in members):
+            raise Unsupported("the data stream from the host (over data.device_budget)")
+        self.data = [d for _, _, d in members if isinstance(d, Dataset)]
         shapes = {(d.x_train.shape, d.x_val.shape) for d in self.data}
         if len(shapes) > 1:
             raise Unsupported("the seeds' train/val splits differ in size")
@@ -105,7 +109,7 @@ class Stack:
             t0 = time.perf_counter()
             perm = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
             xs, ys = self.x_train[rows, perm], self.y_train[rows, perm]  # (k, n, ...) (k, n)
-            loss_sum, correct = train_epoch(step, xs, ys, t.batch_size, callbacks)
+            loss_sum, correct = train_epoch(step, views(xs, ys, t.batch_size, axis=1), callbacks)
             train_loss = (loss_sum / n).tolist()
             train_acc = (correct.double() / n).tolist()
             train_seconds = time.perf_counter() - t0

@@ -8,7 +8,7 @@ with labels (k, B) and a loss per member (k,). The batch axis is the labels' las
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -92,29 +92,28 @@ class Step:
 
 def train_epoch(
     step: Step,
-    xs: torch.Tensor,
-    ys: torch.Tensor,
-    batch_size: int,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     callbacks: Sequence[Callback] = (),
     classify: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step through one epoch of shuffled (xs, ys); the summed loss (mean loss x batch size) and
-    the count of correct predictions (`classify`; a regression counts none), per member for a
-    stack, as device tensors (no host sync: only a grad scaler, fp16's, reads a flag back at
-    each of its steps). Regression targets may be (B, d): the batch axis is then not the last."""
-    axis = ys.ndim - 1 if classify else 0
-    n = ys.shape[axis]
-    loss_sum = torch.zeros(ys.shape[:axis], device=ys.device)
-    correct = torch.zeros(ys.shape[:axis], device=ys.device, dtype=torch.long)
-    for i in range(0, n, batch_size):
-        b = min(batch_size, n - i)
-        xb, yb = xs.narrow(axis, i, b), ys.narrow(axis, i, b)
+    """Step through one epoch of shuffled batches (train/feed.py); the summed loss (mean loss x
+    batch size) and the count of correct predictions (`classify`; a regression counts none), per
+    member for a stack, as device tensors (no host sync: only a grad scaler, fp16's, reads a flag
+    back at each of its steps). Regression targets may be (B, d): the batch axis is then not the
+    last."""
+    loss_sum: torch.Tensor | float = 0.0
+    correct: torch.Tensor | int = 0
+    for xb, yb in batches:
+        axis = yb.ndim - 1 if classify else 0
         loss, logits = step(xb, yb)
-        loss_sum += loss.detach() * b
+        loss_sum = loss_sum + loss.detach() * yb.shape[axis]
         if classify:
-            correct += (logits.detach().argmax(-1) == yb).sum(axis)
+            correct = correct + (logits.detach().argmax(-1) == yb).sum(axis)
         for cb in callbacks:
             cb.on_step(step.count, step.model, loss)
+    assert isinstance(loss_sum, torch.Tensor), "an epoch without batches"
+    if not isinstance(correct, torch.Tensor):  # a regression: none counted
+        correct = torch.zeros_like(loss_sum, dtype=torch.long)
     return loss_sum, correct
 
 
