@@ -117,10 +117,16 @@ def test_a_torch_dataset_class_streams_through_a_dataloader(tmp_path: Path) -> N
     assert read.spec.class_names == ("a", "b", "c") and read.spec.input_shape == (2, 6)
 
 
-def test_the_run_record_says_how_the_data_came(tmp_path: Path) -> None:
+def test_the_run_record_says_how_the_data_came(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     np.savez(tmp_path / "d.npz", **blobs())
     store = Store(tmp_path / "store")
     record = run(config(tmp_path / "d.npz", **{"data.device_budget": "1kB"}), store).record
+    assert capsys.readouterr().err == (
+        "trainlab: d: 35.3 kB resident, over the device budget of 1 kB (data.device_budget): "
+        "streamed memory-mapped from disk\n"
+    )
     assert record is not None
     stored = store.get_run(record.id).summary
     assert stored["data_path"] == "memmap" and stored["data_budget"] == 1000

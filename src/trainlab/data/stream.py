@@ -34,7 +34,14 @@ from trainlab.provenance import is_import_path, load_object
 Batch = tuple[torch.Tensor, torch.Tensor]  # inputs (B, *input_shape), labels (B,) int64
 DataPath = Literal["resident", "memmap", "host", "dataset"]
 PREFETCH = 3  # batches read ahead of the training step (a bounded queue)
-__all__ = ["Streamed", "budget_bytes", "is_dataset_class", "load_or_stream", "resident_bytes"]
+__all__ = [
+    "Streamed",
+    "budget_bytes",
+    "describe_stream",
+    "is_dataset_class",
+    "load_or_stream",
+    "resident_bytes",
+]
 
 
 def free_bytes(device: torch.device) -> int:
@@ -219,6 +226,21 @@ class Streamed:
     def head(self, k: int) -> torch.Tensor:
         """The first `k` training inputs on the device (a model's dry forward)."""
         return self.train.take(np.arange(min(k, len(self.train))))[0].to(self.device)
+
+
+def describe_stream(data: Streamed) -> str:
+    """One line saying why and how `data` stream, e.g. for stderr."""
+    if data.path == "dataset":
+        return f"{data.spec.name}: a torch Dataset, streamed through a DataLoader"
+    how = "memory-mapped from disk" if data.path == "memmap" else "from host memory"
+    return (f"{data.spec.name}: {_size(data.nbytes)} resident, over the device budget of "
+            f"{_size(data.budget)} (data.device_budget): streamed {how}")  # fmt: skip
+
+
+def _size(n: int) -> str:
+    unit = next((u for u, f in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)) if n >= f), "B")
+    scale = {"GB": 1e9, "MB": 1e6, "kB": 1e3, "B": 1.0}[unit]
+    return f"{n / scale:.3g} {unit}"
 
 
 def load_or_stream(cfg: DataConfig, seed: int, device: torch.device) -> Dataset | Streamed:

@@ -22,7 +22,7 @@ from torch import nn
 
 from trainlab import models
 from trainlab.config import METRICS, RunConfig
-from trainlab.data.stream import Streamed, load_or_stream
+from trainlab.data.stream import Streamed, describe_stream, load_or_stream
 from trainlab.errors import ConfigError, StoreError, one_line
 from trainlab.models.user import UserModel, adopt_user_model, code_record
 from trainlab.track.env import capture_env
@@ -76,6 +76,8 @@ def prepare(
         raise ConfigError("train.device='mps': MPS is not available here; use cpu")
     dataset = load_or_stream(cfg.data, cfg.seed, device)  # streamed when over data.device_budget
     check_metrics(cfg, dataset.spec.task)
+    if isinstance(dataset, Streamed):
+        print(f"trainlab: {describe_stream(dataset)}", file=sys.stderr)
     seed_everything(cfg.seed)  # the same seed gives the same initial weights
     if model is None:
         options = dict(cfg.model.options)
