@@ -140,6 +140,12 @@ def test_a_budget_the_data_fit_keeps_them_resident(tmp_path: Path) -> None:
     assert not isinstance(data, Streamed) and len(data.y_train) == 270
 
 
+def test_regression_data_stay_resident_whatever_the_budget() -> None:
+    cfg = RunConfig.model_validate({"data": {"name": "diabetes", "device_budget": 0}})
+    data = load_or_stream(cfg.data, 0, torch.device("cpu"))
+    assert not isinstance(data, Streamed) and data.spec.task == "regression"
+
+
 def test_stacked_seeds_fall_back_to_lone_runs_when_the_data_stream(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", **blobs())
     cfgs = [config(tmp_path / "d.npz", seed=s, **{"data.device_budget": 0}) for s in (0, 1)]
