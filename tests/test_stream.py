@@ -95,6 +95,16 @@ def test_streamed_runs_give_the_resident_metrics(tmp_path: Path, layout: str) ->
     assert {k: streamed[k] for k in METRICS} == {k: resident[k] for k in METRICS}
 
 
+def test_metrics_beyond_accuracy_are_measured_alike_when_streamed(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", **blobs())
+    over = {"train.metrics": ["f1_macro", "auroc"]}
+    resident, _ = metrics(config(tmp_path / "d.npz", **over))
+    streamed, _ = metrics(config(tmp_path / "d.npz", **over, **{"data.device_budget": 0}))
+    keys = ("val_f1_macro", "val_auroc", "test_f1_macro", "test_auroc")
+    assert {k: streamed[k] for k in keys} == {k: resident[k] for k in keys}
+    assert 0.5 < resident["test_auroc"] <= 1
+
+
 def test_a_torch_dataset_class_streams_through_a_dataloader(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", **blobs())
     (tmp_path / "blobs.py").write_text(DATASET_CLASS)
