@@ -102,10 +102,29 @@ def _absolute_import_path(v: str) -> str:
     return provenance.absolute(v)
 
 
+class AugmentConfig(_Strict):
+    """Augmentation of training batches on the device (image data only; val and test never).
+    Every option is off by default; train/augment.py applies them in this order."""
+
+    crop: int = Field(0, ge=0)  # pixels of padding for a random crop back to H×W (CIFAR: 4); 0 off
+    pad: Literal["reflect", "zeros"] = "reflect"  # how the crop's padding is filled
+    flip: bool = False  # mirror left-right with probability 1/2
+    cutout: float = Field(0.0, ge=0.0, le=1.0)  # probability of zeroing one square per image
+    cutout_size: float = Field(0.5, gt=0.0, le=1.0)  # its side / image side (CIFAR cutout: 16/32)
+    mix: Literal["none", "mixup", "cutmix"] = "none"  # mix pairs of a batch; soft targets
+    alpha: float = Field(1.0, gt=0.0)  # mixing share λ ~ Beta(alpha, alpha), one draw per batch
+
+    @property
+    def active(self) -> bool:
+        """Whether any option is on (an inactive augment is left out of the hash)."""
+        return self != AugmentConfig()
+
+
 class DataConfig(_Strict):
     name: str = "digits"  # a registered dataset or `file.py:make` / `pkg.mod:make`
     options: dict[str, Any] = Field(default_factory=dict)
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)  # share of the training pool held out
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     # Execution settings (not hashed): the device memory the data may take (see parse_budget;
     # default half the free memory), and DataLoader worker processes for a torch Dataset class.
     device_budget: int | float | str = 0.5
@@ -216,10 +235,7 @@ class RunConfig(_Strict):
 
     def canonical_json(self) -> str:
         """Sorted-key JSON of every field but `name`: two configs that train alike serialise alike."""
-        payload = self.model_dump(mode="json", exclude={"name"})
-        if not payload["train"]["metrics"]:
-            del payload["train"]["metrics"]  # as before the field existed (search names resume)
-        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return json.dumps(_payload(self), sort_keys=True, separators=(",", ":"))
 
     def hash(self) -> str:
         return config_hash(self)
@@ -236,15 +252,25 @@ class RunConfig(_Strict):
 def config_hash(cfg: RunConfig) -> str:
     """12 hex digits of sha256 over what is trained: the canonical JSON without `name` and the
     EXECUTION_FIELDS, plus the sha256 of the user's model source and data files it names."""
-    payload = cfg.model_dump(mode="json", exclude={"name"})
+    payload = _payload(cfg)
     for key in EXECUTION_FIELDS:
         section, field = key.split(".")
         payload[section].pop(field, None)
-    if not payload["train"]["metrics"]:
-        del payload["train"]["metrics"]  # configs from before `train.metrics` keep their hash
     payload["code"] = provenance.code_digests(cfg.model.name, cfg.data.name, cfg.data.options)
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _payload(cfg: RunConfig) -> dict[str, Any]:
+    """Every field but `name`; `train.metrics` only when set and `data.augment` only when some
+    option is on, so a config from before those fields existed (and every config without them)
+    keeps its hash, its stored runs and its search's name."""
+    payload = cfg.model_dump(mode="json", exclude={"name"})
+    if not payload["train"]["metrics"]:
+        del payload["train"]["metrics"]
+    if not cfg.data.augment.active:
+        payload["data"].pop("augment")
+    return payload
 
 
 def validate(raw: dict[str, Any]) -> RunConfig:

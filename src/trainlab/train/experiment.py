@@ -28,6 +28,7 @@ from trainlab.models.user import UserModel, adopt_user_model, code_record
 from trainlab.track.env import capture_env
 from trainlab.track.liveness import Heartbeat
 from trainlab.track.store import RunRecord, Store
+from trainlab.train.augment import check_augment
 from trainlab.train.feed import TrainData
 from trainlab.train.loop import MODEL_FILE, RESUME_FILE, Callback, History, fit
 from trainlab.train.seed import resolve_device, seed_everything, set_threads
@@ -78,6 +79,7 @@ def prepare(
     check_metrics(cfg, dataset.spec.task)
     if isinstance(dataset, Streamed):
         print(f"trainlab: {describe_stream(dataset)}", file=sys.stderr)
+    check_augment(cfg, dataset.spec)
     seed_everything(cfg.seed)  # the same seed gives the same initial weights
     if model is None:
         options = dict(cfg.model.options)

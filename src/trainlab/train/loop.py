@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from trainlab.config import RunConfig
 from trainlab.data.spec import Task
+from trainlab.train.augment import augmenter
 from trainlab.train.callbacks import Callback, History, StopTraining
 from trainlab.train.feed import (
     TrainData,
@@ -87,7 +88,8 @@ def fit(
     task = data.spec.task
     key, higher = SELECTION[task]
     step = Step(model, cfg, math.ceil(n / t.batch_size), lone_loss(cfg, task),
-                penalized_params(model), layout=layout)  # fmt: skip
+                penalized_params(model), layout=layout,
+                augment=augmenter([cfg], data.spec))  # fmt: skip
     on_step = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
     hist, best = History(), Best(-math.inf if higher else math.inf, higher=higher)
     resume_path = checkpoint_dir / RESUME_FILE if checkpoint_dir else None
@@ -133,8 +135,9 @@ def fit(
 
 
 def lone_loss(cfg: RunConfig, task: Task = "classification") -> LossFn:
-    """Mean cross-entropy of one model's batch (with the config's label smoothing); for a
-    regression, the mean squared error of its outputs on the standardised targets."""
+    """Mean cross-entropy of one model's batch (with the config's label smoothing; the targets
+    are class ids (B,) or, under mixup/cutmix, probabilities (B, classes)); for a regression, the
+    mean squared error of its outputs on the standardised targets."""
     smoothing = cfg.regularize.label_smoothing
     if task == "regression":
 
@@ -231,6 +234,7 @@ def _resume_state(
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if cuda else [],  # dropout masks on the GPU
         "scaler": step.scaler.state_dict() if step.scaled else {},
+        "augment": step.augment.state() if step.augment is not None else [],
         "epochs": hist.epochs,
         "best_acc": best.acc,
         "bad_epochs": best.bad_epochs,
@@ -253,6 +257,8 @@ def _resume(
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     if state.get("scaler"):
         step.scaler.load_state_dict(state["scaler"])
+    if state.get("augment") and step.augment is not None:
+        step.augment.set_state(state["augment"])
     hist.epochs, step.count = state["epochs"], state["step"]
     best.acc, best.bad_epochs, best.state = (
         state["best_acc"],

@@ -4,9 +4,9 @@ on the stacked tensors — through the same `step.Step` as `fit`, so precision, 
 clipping and schedules are the loop's own. Per-operator overhead, the cost of a small model, is
 paid once for k runs.
 
-Each member is built by `prepare` under its own seed exactly as its lone run, reads its own split
-and its own seeded batch order, and keeps its own optimizer state (Adam, SGD, ... are elementwise,
-so a stacked step is k independent steps). Gradient clipping is per member; L1/L2 penalties are
+Each member is built by `prepare` under its own seed exactly as its lone run, reads its own split,
+its own seeded batch order and its own augmentation draws (train/augment.py), and keeps its own
+optimizer state (Adam, SGD, ... are elementwise, so a stacked step is k independent steps). Gradient clipping is per member; L1/L2 penalties are
 summed over members, so each member's gradient sees its own. Dropout masks are drawn for all
 members at once from one generator: with dropout a member matches its lone twin in distribution
 only. A member whose train loss turns non-finite is `diverged`, its slice zeroed and masked out
@@ -27,6 +27,7 @@ from trainlab.config import RunConfig
 from trainlab.data.spec import Dataset
 from trainlab.data.stream import Streamed
 from trainlab.errors import one_line
+from trainlab.train.augment import augmenter
 from trainlab.train.callbacks import Callback, History
 from trainlab.train.feed import views
 from trainlab.train.metrics import scores
@@ -82,7 +83,8 @@ class Stack:
     def losses(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per member mean training loss (k,), and their sum over members still training."""
         k, b, c = logits.shape
-        per = F.cross_entropy(logits.reshape(k * b, c), y.reshape(-1), reduction="none",
+        target = y.reshape(k * b, *y.shape[2:])  # class ids, or probabilities under mixup
+        per = F.cross_entropy(logits.reshape(k * b, c), target, reduction="none",
                               label_smoothing=self.smoothing).view(k, b).mean(1)  # fmt: skip
         return per, (per * self.mask).sum()
 
@@ -99,7 +101,7 @@ class Stack:
         n = self.x_train.shape[1]
         penalized = [self.params[name] for name in self.penalized]
         step = Step(self.net, cfg, math.ceil(n / t.batch_size), self.losses, penalized,
-                    clip_per_member)  # fmt: skip
+                    clip_per_member, augment=augmenter(self.cfgs, self.data[0].spec))  # fmt: skip
         gens = [torch.Generator().manual_seed(c.seed) for c in self.cfgs]  # each lone run's order
         torch.manual_seed(cfg.seed)  # dropout masks of the group
         hists = [History() for _ in range(k)]

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from trainlab.config import RunConfig
+from trainlab.train.augment import Augment
 from trainlab.train.callbacks import Callback
 from trainlab.train.optim import build_optimizer, build_schedule
 from trainlab.train.precision import mixed_precision
@@ -38,9 +39,11 @@ class Step:
         penalized: list[nn.Parameter],
         clip: ClipFn = nn.utils.clip_grad_norm_,
         layout: torch.memory_format | None = None,
+        augment: Augment | None = None,
     ) -> None:
         t, device = cfg.train, next(model.parameters()).device
         self.model, self.loss, self.layout, self.count = model, loss, layout, 0
+        self.augment = augment  # training batches only; mixup/cutmix give the loss soft targets
         self.forward = torch.compile(model) if t.compile else model  # shares `model`'s parameters
         self.params = list(model.parameters())
         self.autocast, self.scaler = mixed_precision(t.precision, device)
@@ -54,15 +57,18 @@ class Step:
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step on a batch; its reported loss and its logits (not detached)."""
+        target = yb
+        if self.augment is not None:
+            xb, target = self.augment(xb, yb)
         if self.layout is not None:
             xb = xb.contiguous(memory_format=self.layout)
         if self.amp:
             with self.autocast():
                 logits = self.forward(xb)
-                loss, total = self.loss(logits.float(), yb)
+                loss, total = self.loss(logits.float(), target)
         else:
             logits = self.forward(xb)
-            loss, total = self.loss(logits, yb)
+            loss, total = self.loss(logits, target)
         if self.penalizes:
             total = total + penalty_term(self.penalized, self.reg)
         self.opt.zero_grad(set_to_none=True)
@@ -100,7 +106,9 @@ def train_epoch(
     batch size) and the count of correct predictions (`classify`; a regression counts none), per
     member for a stack, as device tensors (no host sync: only a grad scaler, fp16's, reads a flag
     back at each of its steps). Regression targets may be (B, d): the batch axis is then not the
-    last."""
+    last. The count is on the batch as the model saw it (augmented), against each example's own
+    label: under mixup or cutmix that label carries weight λ of the target, the partner's the
+    rest."""
     loss_sum: torch.Tensor | float = 0.0
     correct: torch.Tensor | int = 0
     for xb, yb in batches:
