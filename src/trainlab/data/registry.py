@@ -263,4 +263,4 @@ def _check_raw(name: str, raw: Raw) -> None:
 @functools.cache
 def _register_all() -> None:
     # Importing the loader modules registers them (kept out of import time of `trainlab.data`).
-    from trainlab.data import builtin, files, sequences, tabular  # noqa: F401
+    from trainlab.data import builtin, files, sequences, shapes, tabular  # noqa: F401
