@@ -6,11 +6,12 @@ from trainlab.blocks.conv import ConvBlock
 from trainlab.blocks.dense import Dense
 from trainlab.blocks.inception import Inception
 from trainlab.blocks.patch import PatchEmbed
-from trainlab.blocks.residual import ResidualBlock
+from trainlab.blocks.residual import BasicBlock, ResidualBlock
 from trainlab.blocks.transformer import TransformerBlock
 
 __all__ = [
     "ACTIVATIONS",
+    "BasicBlock",
     "ConvBlock",
     "Dense",
     "Inception",

@@ -69,3 +69,40 @@ class ResidualBlock(nn.Module):
         if self.skip:
             out = out + self.shortcut(x)
         return out
+
+
+class BasicBlock(nn.Module):
+    """The original (post-activation) residual block of ResNet-18/34 (He et al. 2016):
+    out = relu(branch(x) + shortcut(x)).
+
+    branch   = conv3 (stride) -> norm -> relu -> conv3 -> norm
+    shortcut = identity, or a bias-free 1×1 conv with `stride` -> norm when channels or size change.
+    Shapes: (B, in_ch, H, W) -> (B, out_ch, ceil(H / stride), ceil(W / stride)).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
+        super().__init__()
+        self.branch = nn.Sequential(
+            OrderedDict(
+                conv1=conv_layer(2, in_ch, out_ch, 3, stride, bias=False),
+                norm1=norm_layer(2, out_ch),
+                act1=nn.ReLU(),
+                conv2=conv_layer(2, out_ch, out_ch, 3, 1, bias=False),
+                norm2=norm_layer(2, out_ch),
+            )
+        )
+        self.shortcut: nn.Module = (
+            nn.Identity()
+            if in_ch == out_ch and stride == 1
+            else nn.Sequential(
+                OrderedDict(
+                    conv=conv_layer(2, in_ch, out_ch, 1, stride, bias=False),
+                    norm=norm_layer(2, out_ch),
+                )
+            )
+        )
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.act(self.branch(x) + self.shortcut(x))
+        return out

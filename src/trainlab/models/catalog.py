@@ -64,6 +64,12 @@ CATALOG = (
         ("depth", "width", "zero_init"),
     ),
     ModelInfo(
+        "resnet18",
+        ("image",),
+        "ResNet-18 with the CIFAR stem (3×3 conv, no max-pool)",
+        ("width",),
+    ),
+    ModelInfo(
         "transformer",
         ("tokens",),
         "token embedding + learned positions + encoder blocks",
@@ -73,6 +79,12 @@ CATALOG = (
         "vit",
         ("image",),
         "vision transformer: patch embedding + CLS + encoder blocks",
+        ("patch", "dim", "depth", "heads", "mlp_ratio", "pool"),
+    ),
+    ModelInfo(
+        "vit_tiny",
+        ("image",),
+        "ViT-Tiny for 32×32: patch 4, dim 192, 12 blocks, 3 heads",
         ("patch", "dim", "depth", "heads", "mlp_ratio", "pool"),
     ),
 )

@@ -1,4 +1,5 @@
-"""CIFAR-style pre-activation ResNet (depth 6n+2, three stages) and its plain twin without skips."""
+"""CIFAR-style pre-activation ResNet (depth 6n+2, three stages), its plain twin without skips, and
+ResNet-18 with the CIFAR stem."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from trainlab.blocks import ResidualBlock
+from trainlab.blocks import BasicBlock, ResidualBlock
 from trainlab.blocks.conv import conv_layer, global_avg_pool, norm_layer
 from trainlab.data.spec import DataSpec
 from trainlab.models.classifier import Classifier, Head
@@ -74,3 +75,36 @@ def plainnet(
     No zero_init option: a plain block with a zeroed branch would output zeros.
     """
     return _resnet(spec, depth, width, dropout, False, False)
+
+
+@register_model("resnet18", ("image",), "ResNet-18 with the CIFAR stem (3×3 conv, no max-pool)")
+def resnet18(
+    spec: DataSpec,
+    *,
+    dropout: float = 0.0,
+    width: int = 64,  # channels of stage 1; stages 2..4 double it (64-128-256-512)
+) -> nn.Module:
+    """ResNet-18 (He et al. 2016) as trained on CIFAR-10 (e.g. github.com/kuangliu/pytorch-cifar):
+    features = stem (3×3 conv, norm, relu; no max-pool) -> stage1..4 (two BasicBlocks each,
+    stride 1, 2, 2, 2) -> pool -> flatten; head = dropout -> linear. 11,173,962 parameters for
+    10 classes. Shapes for (B, 3, 32, 32): stem (B, 64, 32, 32), stage1 (B, 64, 32, 32),
+    stage2 (B, 128, 16, 16), stage3 (B, 256, 8, 8), stage4 (B, 512, 4, 4), features (B, 512).
+    """
+    width = check_int("width", width)
+    stem = OrderedDict(
+        conv=conv_layer(2, spec.input_shape[0], width, 3, bias=False),
+        norm=norm_layer(2, width),
+        act=nn.ReLU(),
+    )
+    layers: OrderedDict[str, nn.Module] = OrderedDict(stem=nn.Sequential(stem))
+    in_ch = width
+    for stage in (1, 2, 3, 4):
+        out_ch = width * 2 ** (stage - 1)
+        stride = 1 if stage == 1 else 2
+        layers[f"stage{stage}"] = nn.Sequential(
+            OrderedDict(block1=BasicBlock(in_ch, out_ch, stride), block2=BasicBlock(out_ch, out_ch))
+        )
+        in_ch = out_ch
+    layers["pool"] = global_avg_pool(2)
+    layers["flatten"] = nn.Flatten()
+    return Classifier(nn.Sequential(layers), Head(in_ch, spec.num_classes, dropout))

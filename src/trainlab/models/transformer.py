@@ -144,3 +144,25 @@ def vit(
         embed, embed.num_patches, dim, depth, heads, mlp_ratio, dropout, pool
     )
     return Classifier(encoder, Head(dim, spec.num_classes, dropout))
+
+
+@register_model("vit_tiny", ("image",), "ViT-Tiny for 32×32: patch 4, dim 192, 12 blocks, 3 heads")
+def vit_tiny(
+    spec: DataSpec,
+    *,
+    dropout: float = 0.0,
+    patch: int | None = None,  # 4 where it divides the image (32×32: 64 patches), else automatic
+    dim: int = 192,
+    depth: int = 12,
+    heads: int = 3,
+    mlp_ratio: float = 4.0,  # MLP width 768
+    pool: str = "cls",
+) -> nn.Module:
+    """ViT-Ti (Touvron et al. 2021, DeiT) at CIFAR size: the `vit` with its published widths
+    (5.36M parameters for 10 classes on 3×32×32). Smaller ones are options, e.g.
+    `model.options.depth=6` halves the cost."""
+    if patch is None:
+        _, height, width = spec.input_shape
+        patch = 4 if height % 4 == 0 and width % 4 == 0 else default_patch(height, width)
+    return vit(spec, dropout=dropout, patch=patch, dim=dim, depth=depth, heads=heads,
+               mlp_ratio=mlp_ratio, pool=pool)  # fmt: skip
