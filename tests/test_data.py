@@ -220,3 +220,19 @@ def test_a_file_loader_without_a_path_says_so() -> None:
         match=r"data.options.path=None: give the .npz file or folder of .npy files to read",
     ):
         load(DataConfig(name="npz"), 0)
+
+
+def test_shapes32_is_cifar_shaped_deterministic_and_its_glyphs_differ_from_mirrors() -> None:
+    from trainlab.data.shapes import glyphs
+
+    a = load(DataConfig(name="shapes32", options={"n": 40, "n_test": 20}), seed=0)
+    b = load(DataConfig(name="shapes32", options={"n": 40, "n_test": 20}), seed=0)
+    c = load(DataConfig(name="shapes32", options={"n": 40, "n_test": 20, "seed": 1}), seed=0)
+    assert a.x_train.shape[1:] == (3, 32, 32) and a.spec.num_classes == 10
+    assert torch.equal(a.x_test, b.x_test) and not torch.equal(a.x_test, c.x_test)
+    g = glyphs().reshape(10, -1)
+    mirrors = glyphs()[:, :, ::-1].reshape(10, -1)
+    assert (g[:, None] != mirrors[None]).sum(
+        -1
+    ).min() > 0  # a flip never turns one class into another
+    assert len({tuple(row) for row in g}) == 10

@@ -1,6 +1,6 @@
 """Seeds trained as one vectorized model equal the same seeds trained one by one, epoch by epoch
 (to 1e-5 on losses, 1e-6 on accuracies: batched matmul kernels sum in another order, so bits
-may differ), with every optimizer, penalty, label smoothing and bf16; with dropout, in
+may differ), with every optimizer, penalty, label smoothing, bf16 and augmentation; with dropout, in
 distribution; a diverged member is masked out while the others go on; a fallback says why; each
 member run keeps a heartbeat while the group trains."""
 
@@ -54,9 +54,14 @@ def seeds(cfg: RunConfig, n: int = 4) -> list[Job]:
         {"regularize.l1": 1e-3},
         {"regularize.label_smoothing": 0.1},
         {"train.precision": "bf16"},  # autocast through the shared step (fp32 differs by ~1e-3)
+        # each member draws its own augmentation, as its lone run does
+        {"model.name": "cnn", "model.options": {"width": 4},
+         "data.augment": {"crop": 2, "flip": True, "cutout": 0.5}},
+        {"data.augment": {"mix": "cutmix", "flip": True}, "regularize.label_smoothing": 0.1},
+        {"data.augment": {"mix": "mixup", "crop": 1, "pad": "zeros"}},
     ],
     ids=["mlp-adam", "mlp-sgd-clip-l2", "cnn-batchnorm", "adamw", "rmsprop", "adagrad", "l1",
-         "label-smoothing", "bf16"],
+         "label-smoothing", "bf16", "augment-crop-flip-cutout", "cutmix", "mixup"],
 )  # fmt: skip
 def test_vectorized_seeds_equal_lone_runs_per_epoch(
     overrides: dict[str, object], tmp_path: Path

@@ -264,3 +264,24 @@ def test_every_model_runs_on_every_compatible_registered_dataset(name: str, data
 def test_every_builtin_dataset_has_a_model() -> None:
     kinds = {k for m in list_models() for k in m.kinds}
     assert {d.kind for d in list_datasets() if d.builtin} <= kinds
+
+
+@pytest.mark.parametrize(("name", "params"), [("resnet18", 11_173_962), ("vit_tiny", 5_362_762)])
+def test_cifar_models_have_their_published_sizes(name: str, params: int) -> None:
+    """ResNet-18 with the CIFAR stem as in kuangliu/pytorch-cifar (11.17M); DeiT's ViT-Ti at
+    patch 4 on 32×32 (5.36M)."""
+    model = build(name, SPECS["cifar"])
+    assert sum(p.numel() for p in model.parameters()) == params
+    model.eval()
+    assert model(batch(SPECS["cifar"], 3)).shape == (3, 10)
+
+
+def test_resnet18_stages_halve_the_size_and_double_the_channels() -> None:
+    model = build("resnet18", SPECS["cifar"], width=8)
+    x = batch(SPECS["cifar"], 2)
+    shapes = []
+    for name, stage in model.features.named_children():
+        x = stage(x)
+        if name.startswith("stage"):
+            shapes.append(tuple(x.shape[1:]))
+    assert shapes == [(8, 32, 32), (16, 16, 16), (32, 8, 8), (64, 4, 4)]
