@@ -1,12 +1,14 @@
 """GPU check: every model x optimizer for one epoch, bf16 and fp16 runs, one inspection of each
-kind and a 2-worker study with `--devices`; prints PASS/FAIL per item and the epoch time vs CPU.
+kind, a 2-worker study with `--devices`, and CIFAR-sized augmented training (resnet18 on 3×32×32
+shapes32 with crop + flip: images/s in fp32 and bf16, and bf16 without augmentation); prints
+PASS/FAIL per item and the epoch time vs CPU. The augment item is skipped on the CPU.
 
 On a CUDA machine (about 2-4 minutes on one GPU):
     pip install 'torch==<the pinned version>' --index-url https://download.pytorch.org/whl/cu124
     make install            # or: pip install -e '.[dev]'
     python benchmarks/gpu_check.py
 Without CUDA it runs the same items on the CPU at tiny sizes (the CI runs that fallback):
-    python benchmarks/gpu_check.py --cpu [--items models,precision,inspect,study]
+    python benchmarks/gpu_check.py --cpu [--items models,precision,inspect,study,augment]
 The last line is `gpu_check device=<d> passed=<n> failed=<m>`; the exit status is 1 if any failed.
 """
 
@@ -29,7 +31,7 @@ from trainlab.models import list_models
 from trainlab.track.store import Store
 from trainlab.train.experiment import run
 
-ITEMS = ("models", "precision", "inspect", "study")
+ITEMS = ("models", "precision", "inspect", "study", "augment")
 DATA = {  # one dataset per data kind; tiny options for the CPU fallback
     "image": ("digits", {}),
     "signal": ("mnist1d", {"num_samples": 600}),
@@ -43,9 +45,12 @@ TINY_MODEL = {  # small enough that the CPU fallback takes seconds
     "mlp": {"width": 16, "depth": 1},
     "plainnet": {"depth": 8, "width": 4},
     "resnet": {"depth": 8, "width": 4},
+    "resnet18": {"width": 4},
     "transformer": {"dim": 16, "depth": 1, "heads": 2},
     "vit": {"dim": 16, "depth": 1, "heads": 2},
+    "vit_tiny": {"dim": 12, "depth": 1, "heads": 3},
 }
+AUGMENT_IMAGES = 20_000  # shapes32 training pool of the augment item (18,000 train after val)
 INSPECT = {  # what each inspection trains (tiny on the CPU)
     "features": ["data.name=mnist1d", "model.name=cnn"],
     "attention": ["data.name=seq_pair", "model.name=transformer"],
@@ -157,6 +162,31 @@ def check_study(checks: Checks, device: str, tiny: bool, store: Path) -> None:
     checks.item("study grid --workers 2" + (" --devices cuda:0" if device != "cpu" else ""), one)
 
 
+def check_augment(checks: Checks, device: str) -> None:
+    """resnet18 on CIFAR-sized shapes32 with crop 4 + flip: training images/s of the second epoch
+    (the first pays for kernel selection), fp32 and bf16, and bf16 without augmentation."""
+    if device == "cpu":
+        print("skipped: augment throughput is measured on a GPU only", flush=True)
+        return
+    base = ["data.name=shapes32", f"data.options.n={AUGMENT_IMAGES}", "data.options.n_test=1000",
+            "model.name=resnet18", "optim.name=sgd", "optim.momentum=0.9", "optim.lr=0.1",
+            "train.epochs=2", "train.batch_size=512", f"train.device={device}"]  # fmt: skip
+    crop_flip = ["data.augment.crop=4", "data.augment.flip=true"]
+    cases = {"fp32 crop+flip": ["train.precision=fp32", *crop_flip],
+             "bf16 crop+flip": ["train.precision=bf16", *crop_flip],
+             "bf16 no augment": ["train.precision=bf16"]}  # fmt: skip
+    for label, more in cases.items():
+
+        def one(more: list[str] = more) -> str:
+            result = run(load_config(None, base + more))
+            if result.history.status != "finished":
+                raise RuntimeError(f"ended {result.history.status}: {result.history.reason}")
+            seconds = float(result.history.epochs[-1]["train_seconds"])
+            return f"{len(result.dataset.y_train) / seconds:,.0f} images/s ({seconds:.2f} s/epoch)"
+
+        checks.item(f"resnet18 cifar-size {label}", one)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cpu", action="store_true", help="the CPU fallback even where CUDA exists")
@@ -183,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             check_inspections(checks, device, tiny, store, kinds)
         if "study" in items:
             check_study(checks, device, tiny, Path(tmp) / "study-store")
+        if "augment" in items:
+            check_augment(checks, device)
     print(f"gpu_check device={device} passed={checks.passed} failed={checks.failed}")
     return 1 if checks.failed else 0
 

@@ -37,3 +37,16 @@ def test_gpu_check_cpu_fallback_passes_every_item(capsys: pytest.CaptureFixture[
         line.startswith("PASS study grid --workers 2") for line in lines
     )  # CPU: no --devices
     assert lines[-1] == "gpu_check device=cpu passed=11 failed=0"
+
+
+def test_gpu_check_skips_the_augment_throughput_item_on_the_cpu(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--cpu", "--items", "augment"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "skipped: augment throughput is measured on a GPU only" in lines
+    assert lines[-1] == "gpu_check device=cpu passed=0 failed=0"
