@@ -222,3 +222,15 @@ def test_a_config_without_augment_hashes_as_before_it_existed() -> None:
     on = old.with_overrides({"data.augment.flip": True})
     assert on.hash() != old.hash() and '"augment"' in on.canonical_json()
     assert on.with_overrides({"data.augment.flip": False}).hash() == old.hash()
+
+
+def test_mixing_labels_of_a_regression_is_refused() -> None:
+    from trainlab.data.spec import DataSpec
+    from trainlab.train.augment import check_augment
+
+    spec = DataSpec("ages", "image", (1, 8, 8), 1, ("age",), task="regression")
+    cfg = RunConfig().with_overrides({"data.augment.mix": "mixup"})
+    with pytest.raises(ConfigError, match=r"^data.augment.mix='mixup': mixes class labels; "
+                       r"dataset 'ages' is a regression task"):  # fmt: skip
+        check_augment(cfg, spec)
+    check_augment(RunConfig().with_overrides({"data.augment.flip": True}), spec)  # fine
