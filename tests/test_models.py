@@ -255,8 +255,11 @@ def test_every_model_runs_on_every_compatible_registered_dataset(name: str, data
     torch.manual_seed(0)
     model = build(name, ds.spec, dropout=0.1)
     logits = model(ds.x_train[:6])
-    assert logits.shape == (6, ds.spec.num_classes)
-    nn.functional.cross_entropy(logits, ds.y_train[:6]).backward()
+    assert logits.shape == (6, ds.spec.num_classes)  # a regression's outputs: one per target
+    if ds.spec.task == "regression":
+        nn.functional.mse_loss(logits.reshape(ds.y_train[:6].shape), ds.y_train[:6]).backward()
+    else:
+        nn.functional.cross_entropy(logits, ds.y_train[:6]).backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
