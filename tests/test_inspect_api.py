@@ -78,6 +78,18 @@ def test_features_of_a_user_module_by_type() -> None:
     assert result.summary.run_ids == [] and hook_count(model) == 0
 
 
+def test_saturated_share_of_unbounded_layers_is_the_zero_the_footnotes_state() -> None:
+    model, ds = UserNet(), _signals()
+    result = inspect_features(from_model(model, ds), Store(), types=(nn.Tanh, ResidualBlock))
+    table = result.summary.tables[0]
+    column = table.columns.index("saturated")
+    assert [row[column] for row in table.rows[:2]] == [0.0, 0.0]  # b1, b2: no bounded activation
+    assert "0 for unbounded activations" in table.note
+    assert [r["bounded"] for r in result.summary.data["layers"]] == [False, False, True]
+    want = "no saturated units in the layers ending in tanh / sigmoid (1 of 3)"
+    assert result.summary.verdicts[1] == want
+
+
 def test_single_model_residual_analysis_restores_the_weights(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -86,7 +86,11 @@ def test_dead_and_saturated_unit_shares() -> None:
     with Probe(tanh, names=["1"]) as probe:
         tanh(torch.randn(10, 2))
     assert probe.table()[0]["saturated"] == pytest.approx(0.25)  # tanh(50) = 1
-    assert math.isnan(Probe(relu, names=["1"]).stats["1"].summary()["saturated"])
+    with Probe(relu, names=["1"]) as probe:
+        relu(torch.randn(10, 2))
+    row = probe.table()[0]  # ReLU has no bound to sit at: no unit saturates (0, not NaN)
+    assert row["saturated"] == 0.0 and row["bounded"] is False
+    assert math.isnan(Probe(relu, names=["1"]).stats["1"].summary()["saturated"])  # never ran
 
 
 def test_kept_tensors_are_bounded_copies() -> None:

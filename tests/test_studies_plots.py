@@ -80,3 +80,18 @@ def test_tuning_panels_wrap_onto_rows_of_two() -> None:
     assert fig.get_size_inches()[0] == 10.4 and fig.get_size_inches()[1] == 3 * 4.4
     rows = sorted({round(ax.get_position().y0, 3) for ax in shown})
     assert len(rows) == 3
+
+
+@pytest.mark.parametrize("panels", [1, 2, 3])
+def test_tuning_subtitle_lies_inside_the_figure(panels: int) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    curve = {"sgd": ([0.01, 0.1], [0.5, None]), "adamw": ([0.01, 0.1], [0.6, 0.7])}
+    title = "Optimizers and learning-rate schedules: tuning curves, digits / mlp, 3 tuning seeds"
+    fig = plot_tuning({f"p{i}": curve for i in range(panels)}, {"sgd": 0.01}, "val acc", title)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)  # runs constrained layout
+    assert fig._suptitle is not None
+    box, page = fig._suptitle.get_window_extent(renderer), fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    assert "diverged or failed" in " ".join(fig.get_suptitle().split())

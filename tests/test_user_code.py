@@ -271,3 +271,69 @@ def test_missing_yaml_is_config_file_does_not_exist(capsys: pytest.CaptureFixtur
     ):
         assert main(argv) == 2
         assert "config file 'nope.y" in capsys.readouterr().err
+
+
+def _write_gappy_csv(path: Path, rows: int = 60) -> tuple[Path, int]:
+    """`id` (the row number, never missing), `a` with every fifth cell empty, and a class."""
+    lines, blanks = ["id,a,target"], 0
+    for i in range(rows):
+        cell = "" if i % 5 == 2 else str(i * i % 17 + 0.25 * i)
+        blanks += cell == ""
+        lines.append(f"{i},{cell},{'yes' if i % 2 else 'no'}")
+    path.write_text("\n".join(lines) + "\n")
+    return path, blanks
+
+
+def test_missing_csv_value_error_names_the_option_and_its_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = _write_gappy_csv(tmp_path / "gaps.csv")
+    store = tmp_path / "st"
+    code = main(["run", "data.name=csv", f"data.options.path={path}", "--store", str(store)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "column 'a' has a missing value (line 4: '')" in err
+    assert "data.options.missing to one of drop, mean, median" in err
+    bad = main(["run", "data.name=csv", f"data.options.path={path}", "data.options.missing=zero"])
+    assert bad == 2
+    assert "data.options.missing='zero': choose one of error, drop, mean, median" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("how", ["mean", "median"])
+def test_missing_csv_values_are_filled_from_the_train_split_only(tmp_path: Path, how: str) -> None:
+    path, blanks = _write_gappy_csv(tmp_path / "gaps.csv")
+    items = [f"data.options.path={path}", f"data.options.missing={how}"]
+    cfg = load_config(None, ["data.name=csv", *items, "data.options.standardize=false"])
+    ds = load(cfg.data, 3)
+    column = {i: (np.nan if i % 5 == 2 else i * i % 17 + 0.25 * i) for i in range(60)}
+    train_ids = [int(i) for i in ds.x_train[:, 0]]
+    stat = np.nanmean if how == "mean" else np.nanmedian
+    want = stat([column[i] for i in train_ids])
+    pool = stat([column[int(i)] for i in (*ds.x_train[:, 0], *ds.x_val[:, 0], *ds.x_test[:, 0])])
+    assert abs(want - pool) > 1e-3  # the check below tells train-only from all-split statistics
+    for part in ("x_train", "x_val", "x_test"):
+        x = getattr(ds, part)
+        for i, a in zip(x[:, 0].tolist(), x[:, 1].tolist(), strict=True):
+            assert a == pytest.approx(want if int(i) % 5 == 2 else column[int(i)], abs=1e-5)
+    assert ds.imputed == blanks == 12
+    result = trainlab.run(cfg.with_overrides({"train.epochs": 1}))
+    assert result.summary["imputed_values"] == 12 and result.summary["dropped_rows"] == 0
+
+
+def test_missing_csv_rows_can_be_dropped(tmp_path: Path) -> None:
+    path, blanks = _write_gappy_csv(tmp_path / "gaps.csv")
+    cfg = load_config(
+        None,
+        [
+            "data.name=csv",
+            f"data.options.path={path}",
+            "data.options.missing=drop",
+            "data.options.standardize=false",
+        ],
+    )
+    ds = load(cfg.data, 0)
+    assert sum(ds.sizes.values()) == 60 - blanks and ds.dropped == blanks and ds.imputed == 0
+    kept = {int(i) for part in (ds.x_train, ds.x_val, ds.x_test) for i in part[:, 0].tolist()}
+    assert kept.isdisjoint(range(2, 60, 5))

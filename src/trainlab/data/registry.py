@@ -46,6 +46,9 @@ class Raw:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     # Standardise float features with the mean and std of the train split (never val or test).
     standardize: bool = False
+    # Fill NaN features with this statistic ("mean" / "median") of the train split's column.
+    impute: str | None = None
+    dropped: int = 0  # rows the loader left out for missing values (data.options.missing=drop)
 
 
 L = TypeVar("L", bound=Callable[..., Raw])
@@ -179,6 +182,9 @@ def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
     x, y = torch.from_numpy(raw.x), torch.from_numpy(raw.y)
     x_test = torch.from_numpy(raw.x_test).clone()  # the cached arrays stay untouched
     y_test, spec = torch.from_numpy(raw.y_test).clone(), raw.spec
+    imputed = 0
+    if raw.impute is not None:
+        x, x_test, imputed = _impute(raw, x, x_test, train)
     if raw.standardize and x.is_floating_point():
         x, x_test = _standardized(x, x_test, train)
     if spec.task == "regression":  # targets in train-split units; the spec keeps the scale
@@ -193,7 +199,10 @@ def split(raw: Raw, val_fraction: float, seed: int) -> Dataset:
             extras[key] = t.clone()
         else:
             extras[f"{key}_train"], extras[f"{key}_val"] = t[train], t[val]
-    return Dataset(spec, x[train], y[train], x[val], y[val], x_test, y_test, extras)
+    return Dataset(
+        spec, x[train], y[train], x[val], y[val], x_test, y_test, extras,
+        imputed=imputed, dropped=raw.dropped,
+    )  # fmt: skip
 
 
 def _safe_std(t: torch.Tensor) -> torch.Tensor:
@@ -213,6 +222,29 @@ def regression_spec(name: str, x: np.ndarray, y: np.ndarray, targets: tuple[str,
     outputs = 1 if y.ndim == 1 else y.shape[1]
     names = targets if len(targets) == outputs else tuple(f"y{i}" for i in range(outputs))
     return DataSpec(name, "vector", tuple(x.shape[1:]), outputs, names, task="regression")
+
+
+def _impute(
+    raw: Raw, x: torch.Tensor, x_test: torch.Tensor, train: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Fill NaN in the pool and the test set with the train split's column mean or median (so
+    val and test never leak into it); also the number of values filled."""
+    flat = x[train].reshape(len(train), -1).numpy().astype(np.float64)
+    with warnings.catch_warnings():  # an all-missing column is the error below, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        by = np.nanmean if raw.impute == "mean" else np.nanmedian
+        stat_np = by(flat, axis=0)
+    empty = np.flatnonzero(np.isnan(stat_np)).tolist()
+    if empty:
+        raise DataError(
+            f"dataset {raw.spec.name!r}: feature column(s) {empty} (0-based) have no value in the "
+            f"train split, so data.options.missing={raw.impute} has nothing to fill them with"
+        )
+    stat = torch.from_numpy(stat_np.astype(np.float32)).reshape(x.shape[1:])
+    holes, holes_test = torch.isnan(x), torch.isnan(x_test)
+    x = torch.where(holes, stat, x)
+    x_test = torch.where(holes_test, stat, x_test)
+    return x, x_test, int(holes.sum()) + int(holes_test.sum())
 
 
 def holdout(

@@ -54,6 +54,8 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. per-sample decisive masks
+    imputed: int = 0  # missing feature values filled from the train split (data.options.missing)
+    dropped: int = 0  # rows left out for missing values (data.options.missing=drop)
 
     def to(self, device: str | torch.device) -> Dataset:
         move = {

@@ -259,6 +259,12 @@ def load_or_stream(cfg: DataConfig, seed: int, device: torch.device) -> Dataset 
     if need <= budget or raw.spec.task == "regression":  # regressions are tables: resident
         return split(raw, cfg.val_fraction, seed).to(device)
     _no_standardize(raw.standardize, cfg, need, budget)
+    if raw.impute is not None:  # filled per run from its train split: resident data only
+        raise DataError(
+            f"data.options.missing={raw.impute}: not available for data streamed from the host "
+            f"({need} bytes over data.device_budget={cfg.device_budget!r} = {budget} bytes); "
+            "use missing=drop, or raise the budget"
+        )
     train, val = split_indices(len(raw.y), cfg.val_fraction, seed, raw.spec.name)
     kind = raw.spec.kind
     return Streamed(raw.spec, ArraySource(raw.x, train, raw.y, kind),

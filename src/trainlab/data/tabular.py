@@ -2,8 +2,10 @@
 
 CSV: every column but `target` is a numeric feature (standardised on the train split by default);
 the target's distinct values, sorted, become the class names — or, with `task: regression`, the
-target is a number to predict. Code: `make(**options)` returns
-arrays `x, y` and optionally `x_test, y_test, class_names` (a tuple or a dict with those keys).
+target is a number to predict. An empty (or NA/NaN/null/?) feature cell is an error unless
+`missing` says to drop its row or fill it from the train split's column. Code: `make(**options)`
+returns arrays `x, y` and optionally `x_test, y_test, class_names` (a tuple or a dict with those
+keys).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from trainlab.data.registry import Raw, holdout, register_dataset, regression_sp
 from trainlab.errors import ConfigError, DataError
 
 OUR_OPTIONS = {"kind": None, "test_fraction": 0.2, "standardize": False, "task": "classification"}
+MISSING = ("error", "drop", "mean", "median")  # what `data.options.missing` may say
+BLANKS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})  # cells read as missing
 
 
 @register_dataset(
@@ -36,10 +40,15 @@ def csv_table(
     test_fraction: float = 0.2,
     standardize: bool = True,
     task: str = "classification",
+    missing: str = "error",
 ) -> Raw:
     """A header row, then one sample per row; `target` names the label column (regression: the
-    numeric column to predict)."""
+    numeric column to predict). `missing`: what an empty feature cell does — `error`, `drop` its
+    row, or fill it with the `mean` / `median` of its column over the train split of each run
+    (never val or test)."""
     check_task(task)
+    if missing not in MISSING:
+        raise ConfigError(f"data.options.missing={missing!r}: choose one of {', '.join(MISSING)}")
     p = existing_path(path, ".csv file")
     where = f"data.options.path={path!r}"
     try:
@@ -64,24 +73,50 @@ def csv_table(
     x = np.empty((len(body), len(features)), dtype=np.float32)
     for c, j in enumerate(features):
         for i, row in enumerate(body):
+            cell = row[j].strip()
+            if cell.lower() in BLANKS:
+                if missing == "error":
+                    raise DataError(
+                        f"{where}: column {header[j]!r} has a missing value (line {i + 2}: "
+                        f"{row[j]!r}); fill it, or set data.options.missing to one of "
+                        f"{', '.join(MISSING[1:])}"
+                    )
+                x[i, c] = np.nan
+                continue
             try:
-                x[i, c] = float(row[j])
+                x[i, c] = float(cell)
             except ValueError:
                 raise DataError(
                     f"{where}: column {header[j]!r} is not numeric (line {i + 2}: {row[j]!r}); "
                     "features must be numbers"
                 ) from None
+    for i, row in enumerate(body):
+        if row[t].strip().lower() in BLANKS and missing != "drop":
+            raise DataError(
+                f"{where}: the target {target!r} is missing on line {i + 2}; a label cannot be "
+                "filled in: fill it, or set data.options.missing=drop"
+            )
+    dropped = 0
+    if missing == "drop":
+        keep = ~np.isnan(x).any(1) & np.array([r[t].strip().lower() not in BLANKS for r in body])
+        dropped = int((~keep).sum())
+        x, body = x[keep], [row for row, k in zip(body, keep, strict=True) if k]
+        if len(body) < 2:
+            raise DataError(f"{where}: {len(body)} row(s) left after dropping those with gaps")
     labels = [row[t].strip() for row in body]
     if task == "regression":
         y_num = _numbers(labels, f"{where}: target column {target!r}")
         xt, yt, xs, ys = holdout(x, y_num, float(test_fraction), stratify=False)
         spec = regression_spec(p.stem, x, y_num, (target,))
-        return Raw(spec, xt, yt, xs, ys, standardize=check_flag(standardize))
+        fill = missing if missing in ("mean", "median") and np.isnan(x).any() else None
+        return Raw(spec, xt, yt, xs, ys, standardize=check_flag(standardize), impute=fill,
+                   dropped=dropped)  # fmt: skip
     names = sorted(set(labels), key=_numeric_first)
     ids = {name: k for k, name in enumerate(names)}
     y = np.array([ids[v] for v in labels], dtype=np.int64)
     raw = raw_dataset(p.stem, "vector", holdout(x, y, float(test_fraction)), names)
-    return replace(raw, standardize=check_flag(standardize))
+    fill = missing if missing in ("mean", "median") and np.isnan(x).any() else None
+    return replace(raw, standardize=check_flag(standardize), impute=fill, dropped=dropped)
 
 
 def check_task(task: object) -> None:

@@ -156,21 +156,25 @@ def inspect_features(
         "Per-layer activation statistics",
         cols,
         [[r[c] for c in cols] for r in info.layers],
-        note=f"{len(x)} test inputs, eval mode; dead/saturated: share of units that are near 0 / saturated on >= 99% of values",
+        note=f"{len(x)} test inputs, eval mode; dead/saturated: share of units that are near 0 / "
+        "at the bounds of tanh / sigmoid on >= 99% of their values (0 for unbounded "
+        "activations, which have no bound to saturate at)",
     )
     worst = max(info.layers, key=lambda r: r["dead"] if r["dead"] == r["dead"] else -1.0)
-    sat = max(
-        info.layers, key=lambda r: r["saturated"] if r["saturated"] == r["saturated"] else -1.0
-    )
     verdicts = [
         f"most dead units: {worst['layer']} ({worst['dead']:.0%})"
         if worst["dead"] > 0
         else f"no dead units in any of the {len(info.layers)} layers"
     ]
-    if sat["saturated"] > 0:  # NaN (no bounded activation) compares False
+    bounded = [r for r in info.layers if r["bounded"]]
+    sat = max(bounded, key=lambda r: r["saturated"], default=None)
+    if sat is not None and sat["saturated"] > 0:
         verdicts.append(f"most saturated units: {sat['layer']} ({sat['saturated']:.0%})")
-    elif sat["saturated"] == 0:
-        verdicts.append("no saturated units in the layers ending in tanh / sigmoid")
+    elif sat is not None:
+        verdicts.append(
+            f"no saturated units in the layers ending in tanh / sigmoid ({len(bounded)} of "
+            f"{len(info.layers)})"
+        )
     summary = Summary(
         kind="inspect-features",
         title=f"Features of {target.label} on {target.cfg.data.name}",

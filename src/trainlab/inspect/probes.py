@@ -62,7 +62,10 @@ class LayerStats:
             "max": m.max,
             "near_zero": m.near_zero_share,
             "dead": self.units.dead_share(),
-            "saturated": self.units.saturated_share() if self.bounds else float("nan"),
+            # A unit of an unbounded activation (ReLU, GELU, a linear layer) has no bound to sit
+            # at, so none saturates: its share is 0, not missing (`bounded` says which applied).
+            "saturated": self.units.saturated_share(),  # counts stay 0 without bounds
+            "bounded": self.bounds is not None,
             "calls": self.calls,
         }
 

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
-from trainlab.plots.style import color, new_figure
+from trainlab.plots.style import color, new_figure, wrap_lines
 
 Interval = tuple[float, float, float]  # (mean, low, high)
 DASHES = ("-", "--", ":", "-.")  # with the colours, so equal profiles stay told apart
@@ -112,11 +112,8 @@ def plot_tuning(
         if ax.lines:
             ncols = min(len(variants), 4)
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=ncols, frameon=False)
-    fig.suptitle(
-        f"{title}\nring: chosen rate; square: beyond the grid (bracketing); "
-        "x on the bottom edge: diverged or failed",
-        fontsize=10,
-    )
+    key = "ring: chosen rate; square: beyond the grid (bracketing); x on the bottom edge: diverged or failed"  # fmt: skip
+    fig.suptitle(wrap_lines((title, key), 5.2 * cols, 10), fontsize=10)
     return fig
 
 

@@ -109,7 +109,7 @@ def plot_layer_stats(rows: Sequence[Mapping[str, Any]], title: str = "") -> Figu
     fig.suptitle(title or "Per-layer activation statistics")
     fig.supxlabel(
         "dead unit: near 0 on >= 99% of its values; saturated unit: the same at the bounds of "
-        "tanh / sigmoid (0 for unbounded activations)",
+        "tanh / sigmoid (0 for unbounded activations: no bound to saturate at)",
         fontsize=7,
         color="0.35",
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -56,6 +58,14 @@ def log_scale(ax: Axes, low: float | None = None, high: float | None = None) -> 
     short = high / low < 10  # less than a decade: label 2, 3, 5 (× 10^k) too
     ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0) if short else (2.0, 5.0)))
     ax.yaxis.set_minor_formatter(plain if high / low < 100 else NullFormatter())
+
+
+def wrap_lines(lines: Sequence[str], width_in: float, fontsize: float) -> str:
+    """Lines of a title wrapped to fit `width_in` inches at `fontsize` points (a DejaVu Sans
+    character is at most about 0.62 em wide on average), joined with newlines: constrained layout
+    makes room for a tall title, not for a wide one, which it clips at the figure's edges."""
+    chars = max(20, int(width_in * 72 / (0.62 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in lines)
 
 
 FORMATS = (".png", ".svg", ".pdf")  # every figure: raster for pages, vector for the web and papers

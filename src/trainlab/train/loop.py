@@ -181,6 +181,9 @@ def summarize(model: nn.Module, data: TrainData, cfg: RunConfig, hist: History) 
         "params": sum(p.numel() for p in model.parameters()),
         **feed_record(data),
     }
+    imputed, dropped = getattr(data, "imputed", 0), getattr(data, "dropped", 0)  # Dataset only
+    if imputed or dropped:  # what data.options.missing did to this run's data
+        out.update(imputed_values=imputed, dropped_rows=dropped)
     spec, names = data.spec, cfg.train.metrics
     if hist.epochs:
         tested, best = tested_epoch(cfg, hist), best_epoch(hist.epochs)
