@@ -173,6 +173,32 @@ def test_optimizers_tiny_tunes_on_tuning_seeds_then_compares_on_fresh_ones() -> 
     }
 
 
+def test_optimizers_paired_with_their_own_schedules_are_tuned_alike() -> None:
+    store = Store()
+    budget = OptimBudget(epochs=2, lrs=(0.01, 0.3), seeds=2, tuning_seeds=1, extend=0)
+    pairs = ("adamw+cosine", "momentum+constant", "sgd")
+    result = run_optimizers(
+        budget, optimizers=pairs, schedules=(), schedule="step", workers=1, store=store,
+        base=tiny(), progress=False,
+    )  # fmt: skip
+    runs = {role: [link.run for link in store.study_links(result.study_id, role=role)]
+            for role in ("tuning", "final")}  # fmt: skip
+    for role, per_variant in (("tuning", 2), ("final", 2)):  # 2 rates x 1 seed; 2 fresh seeds
+        names = [r.name for r in runs[role]]
+        assert sorted(names) == sorted(n for n in pairs for _ in range(per_variant))
+    schedules = {r.name: (r.config.optim.name, r.config.schedule.name) for r in runs["final"]}
+    assert schedules == {
+        "adamw+cosine": ("adamw", "cosine"),
+        "momentum+constant": ("sgd", "constant"),
+        "sgd": ("sgd", "step"),  # unpaired: the shared --schedule
+    }
+    summary = assert_outputs(store, result.study_id, "optimizers")
+    assert list(summary.data["optimizers"]["chosen"]) == list(pairs)
+    tuned = next(t for t in summary.tables if t.title.startswith("Tuning: final validation"))
+    assert [row[1] for row in tuned.rows] == list(pairs)
+    assert summary.data["comparison"]["references"] == {"optimizers": "adamw+cosine"}
+
+
 def test_time_to_target_and_loss_spikes() -> None:
     epochs = [
         {"epoch": 1, "step": 10, "seconds": 0.5, "val_acc": 0.4},

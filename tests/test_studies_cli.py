@@ -190,3 +190,13 @@ def test_regularization_help_lists_every_method_name(capsys: pytest.CaptureFixtu
     assert code == 0 and "e.g. 'dropout 0.5,l2 1e-3'" in text
     listed = text.split("of: ", 1)[1].split(" (default: the budget's)")[0].split(" | ")
     assert listed == list(METHODS)
+
+
+@pytest.mark.parametrize("bad", ["adamw+cosin", "adamx+cosine", "adamw+"])
+def test_a_bad_optimizer_schedule_pair_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    code, out, err = cli(capsys, "study", "optimizers", "--optimizers", f"momentum,{bad}")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.strip().startswith(f"error: --optimizers {bad!r}: choose from sgd, momentum")
+    assert "+schedule, one of constant, step, cosine, onecycle, warmup_cosine" in err

@@ -173,7 +173,8 @@ def optimizers(
     optimizers: Annotated[
         str,
         typer.Option(
-            help="Comma-separated subset of sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad"
+            help="Comma-separated subset of sgd, momentum, nesterov, adam, adamw, rmsprop, "
+            "adagrad; optimizer+schedule (adamw+cosine) gives that one its own schedule"
         ),
     ] = "sgd,momentum,nesterov,adam,adamw,rmsprop,adagrad",
     schedules: Annotated[

@@ -93,8 +93,11 @@ class Family:
 def families(
     optimizers: Sequence[str], schedules: Sequence[str], schedule: str, optimizer: str, epochs: int
 ) -> list[Family]:
-    """The optimizer comparison (all on `schedule`) and the schedule comparison (all `optimizer`)."""
-    for name, allowed, flag in ((optimizers, OPTIMIZERS, "--optimizers"), (schedules, SCHEDULES, "--schedules"),
+    """The optimizer comparison (all on `schedule`, unless one is named as a pair such as
+    `adamw+cosine`: that optimizer on its own schedule, tuned like every other variant) and the
+    schedule comparison (all `optimizer`)."""
+    pairs = {o: _pair(o, schedule) for o in optimizers}
+    for name, allowed, flag in ((schedules, SCHEDULES, "--schedules"),
                                 ([optimizer], OPTIMIZERS, "--optimizer"), ([schedule], SCHEDULES, "--schedule")):  # fmt: skip
         for n in name:
             if n not in allowed:
@@ -104,15 +107,29 @@ def families(
     out_ = []
     if optimizers:
         variants = {
-            o: own_optimizer({**OPTIMIZERS[o], **_schedule(schedule, epochs)}) for o in optimizers
+            o: own_optimizer({**OPTIMIZERS[opt], **_schedule(sched, epochs)})
+            for o, (opt, sched) in pairs.items()
         }
-        out_.append(Family("optimizers", f"Optimizers ({schedule} schedule)", variants))
+        paired = any("+" in o for o in optimizers)
+        title = f"Optimizers (each its own schedule, else {schedule})" if paired else f"Optimizers ({schedule} schedule)"  # fmt: skip
+        out_.append(Family("optimizers", title, variants))
     if schedules:
         variants = {
             s: own_optimizer({**OPTIMIZERS[optimizer], **_schedule(s, epochs)}) for s in schedules
         }
         out_.append(Family("schedules", f"Schedules ({optimizer})", variants))
     return out_
+
+
+def _pair(name: str, schedule: str) -> tuple[str, str]:
+    """`adamw+cosine` -> (adamw, cosine); `adamw` -> (adamw, the shared `schedule`)."""
+    opt, plus, sched = name.partition("+")
+    if opt not in OPTIMIZERS or (plus and sched not in SCHEDULES):
+        raise ConfigError(
+            f"--optimizers {name!r}: choose from {', '.join(OPTIMIZERS)}, each optionally "
+            f"+schedule, one of {', '.join(SCHEDULES)} (e.g. adamw+cosine)"
+        )
+    return opt, sched if plus else schedule
 
 
 def per_workload(fams: list[Family], base: RunConfig, workloads: Sequence[str]) -> list[Family]:
