@@ -68,6 +68,11 @@ def test_grid_json_and_rerun_reuses(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, *args[:-1])  # the readable view: results on stdout
     assert code == 0 and "Grid: test accuracy per variant" in out and "6 reused" in out
     assert "Answers (corrected):" in out and "Grid: test accuracy" not in err
+    # each variant's seeds compared after the study, in --json and in the stored summary
+    seeds = first["data"]["across_seeds"]
+    assert [v["variant"] for v in seeds["variants"]] == ["optim.name=sgd", "optim.name=adam"]
+    assert Store().get_study(first["study_id"]).summary["data"]["across_seeds"] == seeds
+    assert "across seeds: 2 variant(s) compared, 0 not" in err
 
 
 FAILS_IN_TRAINING = """

@@ -126,15 +126,19 @@ def run_suite(
 
 def _study(kind: str) -> Callable[[Store, str, int | None], list[str]]:
     def step(store: Store, budget: str, workers: int | None) -> list[str]:
+        from trainlab.inspect.seeds import add_seed_agreement
         from trainlab.studies.baselines import run_baselines
         from trainlab.studies.optimizers import run_optimizers
         from trainlab.studies.regularization import run_regularization
 
         if kind == "baselines":
-            return [run_baselines(budget, workers=workers, store=store).study_id]
-        if kind == "optimizers":
-            return [run_optimizers(budget, workers=workers, store=store).study_id]
-        return [run_regularization(budget, workers=workers, store=store).study_id]
+            sid = run_baselines(budget, workers=workers, store=store).study_id
+        elif kind == "optimizers":
+            sid = run_optimizers(budget, workers=workers, store=store).study_id
+        else:
+            sid = run_regularization(budget, workers=workers, store=store).study_id
+        add_seed_agreement(store, sid)  # the seeds of each variant compared, beside the verdicts
+        return [sid]
 
     return step
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,6 +31,7 @@ from trainlab.cli.options import Execution, takes
 if TYPE_CHECKING:
     from trainlab.config import RunConfig
     from trainlab.studies import StudyResult
+    from trainlab.track.store import Store
 
 study_app = typer.Typer(
     help="Comparison studies over seeds, run in parallel; rerun the same command to resume.",
@@ -117,7 +119,9 @@ def _run(kind: str, store: Path | None, study: Callable[[Any], StudyResult]) -> 
     opened = open_store(store)
     before = {s.id for s in opened.list_studies(kind) if s.status == "running"}
     try:
-        return study(opened)
+        result = study(opened)
+        _across_seeds(opened, result)
+        return result
     except KeyboardInterrupt:
         running = [s for s in opened.list_studies(kind) if s.status == "running"]
         ours = [s for s in running if s.id not in before] or running[:1]
@@ -132,6 +136,21 @@ def _run(kind: str, store: Path | None, study: Callable[[Any], StudyResult]) -> 
         resume = shlex.join(["trainlab", *sys.argv[1:]])
         print(f"interrupted: {done}; resume with: {resume}", file=sys.stderr)
         raise typer.Exit(130) from None
+
+
+def _across_seeds(store: Store, result: StudyResult) -> None:
+    """Compare the seeds of each variant (CKA per layer, attribution maps) and store the numbers
+    in the study's summary, for the report and the dashboard to show beside the verdicts."""
+    from trainlab.inspect.seeds import KEY, add_seed_agreement
+
+    started = time.perf_counter()
+    found = add_seed_agreement(store, result.study_id)
+    result.summary.data[KEY] = found
+    print(
+        f"across seeds: {len(found['variants'])} variant(s) compared, "
+        f"{len(found['skipped'])} not ({time.perf_counter() - started:.1f} s)",
+        file=sys.stderr,
+    )
 
 
 @study_app.command("baselines")

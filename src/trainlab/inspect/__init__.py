@@ -4,7 +4,7 @@ residual flow, loss landscapes, the training flight recorder, attribution maps a
 One module per inspection kind, named for it (features, attention, inception, residual, recorder,
 attribution, spectrum),
 holding its tools and its `inspect_*` function; probes.py, streaming.py, flow.py (residual blocks)
-and landscape.py hold what several share. Every tool takes a plain `nn.Module`; the `inspect_*` /
+and landscape.py hold what several share; seeds.py compares the seeds of a study's variants. Every tool takes a plain `nn.Module`; the `inspect_*` /
 `residual_study` functions run a whole inspection on a Target (`from_run`, `from_config` trained
 first, or `from_model` for a user's own module) and store figures and numbers;
 `run_inspection(kind, store, ...)` does both steps.
@@ -57,6 +57,7 @@ from trainlab.inspect.probes import (
 from trainlab.inspect.recipes import default_config, run_inspection
 from trainlab.inspect.recorder import inspect_recorder
 from trainlab.inspect.residual import inspect_residual, residual_study
+from trainlab.inspect.seeds import add_seed_agreement, seed_agreement_of_study
 from trainlab.inspect.spectrum import SpectrumTracker, inspect_spectrum, layer_spectra
 from trainlab.inspect.target import Inspection, Target, from_config, from_model, from_run
 from trainlab.models.layers import default_layers, select_modules
@@ -77,6 +78,7 @@ __all__ = [
     "SeedAgreement",
     "SpectrumTracker",
     "Target",
+    "add_seed_agreement",
     "attention_maps",
     "attribute",
     "branch_outputs",
@@ -119,5 +121,6 @@ __all__ = [
     "run_inspection",
     "seed_agreement",
     "seed_agreement_of_runs",
+    "seed_agreement_of_study",
     "select_modules",
 ]

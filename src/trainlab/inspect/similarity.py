@@ -416,12 +416,14 @@ def seed_similarity(
     samples: int = 512,
     layers: Sequence[str] | None = None,
     batch_size: int | None = None,
+    role: str | None = None,
 ) -> SeedSimilarity:
     """For the finished runs of one variant of a stored study (its seeds), the CKA between the
     same layer of each pair of seeds, per layer: "these seeds learn the same features in block 1,
-    not in block 3". Inputs: the first `samples` test inputs of the first run's split."""
+    not in block 3". Inputs: the first `samples` test inputs of the first run's split. `role`:
+    only the runs of that role (`final`: not the tuning runs of other settings)."""
     record = store.get_study(study)
-    links = [lk for lk in store.study_links(record.id) if lk.variant == variant]
+    links = [lk for lk in store.study_links(record.id, role) if lk.variant == variant]
     runs = {lk.run.id: lk.run for lk in links if lk.run.status == "finished"}
     if len(runs) < 2:
         found = sorted({lk.variant for lk in store.study_links(record.id)})

@@ -83,6 +83,16 @@ class Section:
     data: str = ""  # a study's raw numbers as JSON when small enough
     data_note: str = ""  # why they are not shown (too large)
     problem: str = ""
+    seeds: list[SeedsView] = field(default_factory=list)  # across seeds, per variant
+    seeds_note: str = ""  # how they were measured, and the variants left out (and why)
+
+
+@dataclass
+class SeedsView:
+    """One variant's seeds compared: a plain sentence and its small table."""
+
+    sentence: str
+    table: TableView
 
 
 @dataclass
@@ -271,6 +281,7 @@ class _Builder:
         section.tables = [
             self.num.table(t.title, t.columns, t.rows, t.note) for t in summary.tables
         ]
+        self._seeds(section, summary.data.get("across_seeds"))
         for fig in summary.figures:
             try:
                 image, problem = figures.load_png(study.dir, fig.file), ""
@@ -287,6 +298,23 @@ class _Builder:
                     f"The numbers behind the figures ({len(text) // 1000} kB of JSON) are too many"
                     f" to show here; they are stored with the {study.kind} in {self.store.db_path}."
                 )
+
+    def _seeds(self, section: Section, stored: Any) -> None:
+        """The study's seeds compared per variant, as stored (`trainlab.inspect.seeds`)."""
+        if not isinstance(stored, dict):
+            return
+        for v in stored.get("variants", []):
+            rows = [[r["layer"], r["mean"], r["min"]] for r in v["cka"]]
+            maps = v.get("attribution")
+            if maps:
+                rows.append([f"attribution maps ({maps['method']}, Spearman ρ)", maps["mean"], maps["min"]])  # fmt: skip
+            title = f"Across seeds: {v['variant']} (CKA per layer, {len(v['seeds'])} seeds)"
+            columns = ["layer", f"mean of {v['pairs']} pairs", "min"]
+            section.seeds.append(SeedsView(v["sentence"], self.num.table(title, columns, rows)))
+        left = [f"{s['variant']}: {s['reason']}" for s in stored.get("skipped", [])]
+        section.seeds_note = str(stored.get("how", "")) + (
+            "; not compared: " + "; ".join(left) if left else ""
+        )
 
     def run(self, run: RunRecord) -> Section:
         c, env = run.config, self.env(run)

@@ -49,6 +49,7 @@ TL.pages.study = async function (main, [ref]) {
     if ((sum.answers || []).length) parts.push(TL.el("h2", {}, "Answers"), TL.el("ul", {}, sum.answers.map((a) => TL.el("li", {}, a))));
     if ((sum.verdicts || []).length) parts.push(TL.el("h2", {}, "Verdicts"),
       TL.el("ul", { class: "verdicts" }, sum.verdicts.map((v) => TL.el("li", { class: TL.tone(v) }, v))));
+    parts.push(...TL.acrossSeeds((sum.data || {}).across_seeds));
     (sum.text || []).forEach((t) => parts.push(TL.el("p", {}, t)));
     if (st.kind === "search") parts.push(TL.el("div", { id: "search" }));
     const files = (stem, kinds) => kinds.flatMap(([ext, label], j) =>
@@ -69,6 +70,21 @@ TL.pages.study = async function (main, [ref]) {
   }
   load();
   TL.every(3000, load);
+};
+
+/* The seeds of each variant compared, as the study stored them (trainlab.inspect.seeds): a
+   sentence and a small table per variant, beside the verdicts. */
+TL.acrossSeeds = function (stored) {
+  if (!stored) return [];
+  const cards = (stored.variants || []).map((v) => {
+    const rows = v.cka.map((r) => [r.layer, r.mean, r.min]);
+    if (v.attribution) rows.push([`attribution maps (${v.attribution.method}, ρ)`, v.attribution.mean, v.attribution.min]);
+    return TL.el("div", { class: "panel seed" }, TL.el("h3", {}, `${v.variant} · ${v.seeds.length} seeds`),
+      TL.el("p", {}, v.sentence), TL.table(["layer", `mean (${v.pairs} pairs)`, "min"], rows, [false, true, true]));
+  });
+  const left = (stored.skipped || []).map((s) => `${s.variant}: ${s.reason}`);
+  return [TL.el("h2", {}, "Across seeds"), TL.el("div", { class: "grid seeds" }, cards),
+    TL.el("p", { class: "muted" }, (stored.how || "") + (left.length ? "; not compared: " + left.join("; ") : "") + ".")];
 };
 
 TL.search = async function (node, id) {
