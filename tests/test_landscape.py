@@ -135,3 +135,40 @@ def test_sharpness_ignores_a_parameter_the_loss_never_uses() -> None:
     assert sharpness(model, x, y, iters=200, tol=1e-8) == pytest.approx(
         sharpness(model.used, x, y, iters=200, tol=1e-8), rel=1e-4
     )
+
+
+def test_landscape_of_a_stored_run_says_it_trains_again_once(
+    tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path
+
+    import torch
+
+    import trainlab
+    from trainlab.errors import ConfigError
+    from trainlab.inspect.recipes import default_config, run_inspection
+    from trainlab.track.store import Store
+
+    store = Store(Path(str(tmp_path)))
+    cfg = default_config(
+        "landscape", ["model.name=mlp", "model.options.width=16", "train.epochs=2"]
+    )
+    with pytest.raises(ConfigError, match=r"train\.epochs=2: a trajectory plane needs at least 3"):
+        run_inspection("landscape", store, cfg)  # said before anything is trained
+    assert store.list_runs() == []
+    cfg = cfg.with_overrides({"train.epochs": 3})
+    stored = trainlab.run(cfg, store).record
+    assert stored is not None
+    capsys.readouterr()
+    run_inspection("landscape", store, run_id=stored.id)
+    said = capsys.readouterr().err
+    assert (
+        f"run {stored.id} keeps only its final weights, not one set per epoch: training its "
+        "config again (3 epochs, same seed) with the state saved after each"
+    ) in said
+    twins = [r for r in store.list_runs() if r.config_hash == stored.config_hash]
+    assert len(twins) == 2  # the same seed on the same machine: the same final weights
+    a, b = (torch.load(r.dir / "model.pt", weights_only=True) for r in twins)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    run_inspection("landscape", store, run_id=stored.id)  # the saved trajectory is reused
+    assert "keeps only its final weights" not in capsys.readouterr().err

@@ -10,6 +10,7 @@ import contextlib
 import copy
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,6 +278,13 @@ def trained_with_states(
                 if target.cfg.hash() == cfg.hash() and len(states) == cfg.train.epochs:
                     return target, states
     mark.unlink(missing_ok=True)
+    stored = store.find_run(cfg.hash(), ("finished",))
+    if stored is not None:  # its weights are the last epoch's only (model.pt): a path needs all
+        print(
+            f"run {stored.id} keeps only its final weights, not one set per epoch: training its "
+            f"config again ({cfg.train.epochs} epochs, same seed) with the state saved after each",
+            file=sys.stderr,
+        )
     target = from_config(cfg, store, [EpochStates(folder)])
     assert target.record is not None
     mark.write_text(json.dumps({"run_id": target.record.id}))
@@ -463,6 +471,11 @@ def landscape_study(
     """Train each config (label -> config) with its state saved every epoch into the
     inspection's folder (reused when all there) and run `inspect_landscape` on them."""
     check_directions(directions)
+    for cfg in configs.values():  # before training, not after it
+        if directions == "pca" and cfg.train.epochs < 3:
+            raise ConfigError(
+                f"train.epochs={cfg.train.epochs}: a trajectory plane needs at least 3 saved epochs"
+            )
     study = store.open_study(
         name, "inspect-landscape", {"budget": budget, "directions": directions}
     )
