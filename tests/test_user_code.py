@@ -337,3 +337,15 @@ def test_missing_csv_rows_can_be_dropped(tmp_path: Path) -> None:
     assert sum(ds.sizes.values()) == 60 - blanks and ds.dropped == blanks and ds.imputed == 0
     kept = {int(i) for part in (ds.x_train, ds.x_val, ds.x_test) for i in part[:, 0].tolist()}
     assert kept.isdisjoint(range(2, 60, 5))
+
+
+def test_missing_features_of_a_regression_csv_are_filled_too(tmp_path: Path) -> None:
+    lines = ["a,b,target"] + [f"{'' if i % 4 == 1 else i},{i % 3},{0.5 * i}" for i in range(40)]
+    path = tmp_path / "reg.csv"
+    path.write_text("\n".join(lines) + "\n")
+    items = ["data.options.task=regression", "data.options.missing=median"]
+    cfg = load_config(None, ["data.name=csv", f"data.options.path={path}", *items])
+    ds = load(cfg.data, 0)
+    assert ds.imputed == 10 and ds.spec.task == "regression"
+    for part in (ds.x_train, ds.x_val, ds.x_test):
+        assert not part.isnan().any()
