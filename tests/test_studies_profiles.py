@@ -160,8 +160,20 @@ def test_unknown_data_is_one_line_naming_the_choices(capsys: pytest.CaptureFixtu
         code = main(["study", study, "--data", "mnist1d,mnist2d"])
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1
-        assert err.startswith(
-            "error: --data 'mnist2d': choose from digits, mnist1d, mnist5k, moons"
+        # the classification sets only: these studies choose on val_acc
+        assert (
+            err.startswith("error: --data 'mnist2d': choose from digits, mnist1d, mnist5k, moons")
+            and "diabetes" not in err
         )
+
+
+def test_a_regression_base_is_one_line_pointing_to_the_grid_study(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for study in ("optimizers", "regularization"):
+        code = main(["study", study, "data.name=diabetes"])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "data.name='diabetes' is a regression task" in err and "study grid" in err
     with pytest.raises(ConfigError, match="--data '': name at least one of digits"):
         run_regularization(data=[], progress=False)

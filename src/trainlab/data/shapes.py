@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainlab.data.builtin import _fraction, positive_int
+from trainlab.data.builtin import number_in, positive_int
 from trainlab.data.registry import Raw, register_dataset
 from trainlab.data.spec import DataSpec
 
@@ -61,7 +61,7 @@ def shapes32(*, n: int = 200, n_test: int = 2000, noise: float = 0.1, seed: int 
     """`n` training-pool images and `n_test` test images from `seed` (test drawn after the pool)."""
     n = positive_int("n", n, 20)
     n_test = positive_int("n_test", n_test, 10)
-    noise = _fraction("noise", noise, 10.0)
+    noise = number_in("noise", noise, 10.0)
     seed = positive_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
     x, y = draw(n, noise, rng)

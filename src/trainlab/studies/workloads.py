@@ -8,17 +8,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trainlab.config import RunConfig
-from trainlab.data.catalog import list_datasets
+from trainlab.data.catalog import list_datasets, task_of
 from trainlab.errors import ConfigError, TrainlabError
 
 
 def check_data(data: Sequence[str] | None, base: RunConfig) -> list[str]:
-    """The workloads `data` names (default: the base config's dataset), each a built-in dataset or
-    the base's own; a model that cannot take one fails here, before any run."""
+    """The workloads `data` names (default: the base config's dataset), each a built-in
+    classification set or the base's own; a regression base, or a model that cannot take one,
+    fails here, before any run."""
+    if task_of(base.data.name, base.data.options) == "regression":
+        raise ConfigError(
+            f"data.name={base.data.name!r} is a regression task: this study chooses on val_acc and"
+            " compares test_acc; `trainlab study grid` chooses on val_rmse and compares test_rmse"
+        )
     if data is None:
         return [base.data.name]
     names = list(dict.fromkeys(data))
-    allowed = [d.name for d in list_datasets() if d.builtin]
+    allowed = [d.name for d in list_datasets() if d.builtin and task_of(d.name, {}) != "regression"]
     if not names:
         raise ConfigError(f"--data '': name at least one of {', '.join(allowed)}")
     for name in names:
