@@ -99,6 +99,22 @@ def test_cka_between_seeds_is_one_for_identical_nets_and_lower_for_others() -> N
     assert sims.low[0] == pytest.approx(sims.per_pair[1, 0])
 
 
+def test_cka_across_seeds_of_a_gru_compares_its_outputs_not_its_state_tuple() -> None:
+    """A GRU layer returns (outputs, h_n); the demo's baselines study crashed on it."""
+    from trainlab import data, models
+    from trainlab.config import DataConfig
+
+    ds = data.load(DataConfig(name="mnist1d"), 0, "cpu")
+    nets = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        nets.append(models.build("gru", ds.spec, dropout=0.0))
+    layers = similarity_layers(nets[0])
+    sims = across_seeds(nets, [0, 1], ds.x_test[:64], layers)
+    assert sims.per_pair.shape == (1, len(layers))
+    assert ((sims.per_pair > 0) & (sims.per_pair <= 1 + 1e-9)).all()
+
+
 def test_similarity_layers_of_a_resnet_are_its_blocks_and_head() -> None:
     from trainlab import data, models
     from trainlab.config import DataConfig

@@ -24,6 +24,7 @@ from trainlab.inspect.features import feature_layers
 from trainlab.inspect.landscape import TRAJECTORY_DIR, finite, trained_with_states
 from trainlab.inspect.probes import eval_mode
 from trainlab.inspect.target import Inspection, Output, Target, from_config, from_run, study_name
+from trainlab.models.layers import first_tensor
 from trainlab.plots import similarity as pl
 from trainlab.track.store import Store
 from trainlab.track.summary import Summary, Table
@@ -113,11 +114,15 @@ def _collect(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, list
             f"layer {missing[0]!r} not in the model; choose from {', '.join(list(modules)[1:21])}"
         )
     kept: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+
+    def keep(name: str, out: Any) -> None:
+        main = first_tensor(out)  # a GRU gives (outputs, h_n): its outputs are the layer's
+        if main is None:
+            raise ConfigError(f"layer {name!r} outputs no tensor ({type(out).__name__})")
+        kept[name].append(main.detach().flatten(1).float().cpu())
+
     handles = [
-        modules[n].register_forward_hook(
-            lambda _m, _i, out, n=n: kept[n].append(out.detach().flatten(1).float().cpu())
-        )
-        for n in layers
+        modules[n].register_forward_hook(lambda _m, _i, out, n=n: keep(n, out)) for n in layers
     ]
     try:
         yield kept
