@@ -192,3 +192,19 @@ def test_stored_and_served_json_is_strict(tmp_path: Path) -> None:
     cells += [r[0] for r in con.execute("SELECT config FROM studies")]
     assert all("NaN" not in c and "Infinity" not in c for c in cells), cells
     assert json.loads(cells[0]) == {"val_acc": None, "epochs": 1}
+
+
+def test_needs_upgrade_takes_a_relative_store_path_as_make_demo_prints_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`trainlab ui --store trainlab-runs` crashed: a file URI needs an absolute path."""
+    from trainlab.track.store import needs_upgrade
+
+    Store(tmp_path / "trainlab-runs").close()
+    monkeypatch.chdir(tmp_path)
+    assert needs_upgrade("trainlab-runs") is False  # current schema: nothing to upgrade
+    con = sqlite3.connect(tmp_path / "trainlab-runs" / "trainlab.db")
+    con.execute("PRAGMA user_version=3")
+    con.commit()
+    con.close()
+    assert needs_upgrade(Path("trainlab-runs")) is True

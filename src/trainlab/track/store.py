@@ -638,7 +638,7 @@ _FREE = ("data.options.", "model.options.", "schedule.options.")  # free-form op
 def needs_upgrade(root: str | Path) -> bool:
     """True if the store at `root` was written by an older schema and this process may upgrade
     it (a reader such as the dashboard opens `Store(root)` once first: it migrates)."""
-    db = Path(root) / "trainlab.db"
+    db = Path(root).resolve() / "trainlab.db"  # a file URI needs an absolute path
     if not db.exists() or not os.access(root, os.W_OK):
         return False
     conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
