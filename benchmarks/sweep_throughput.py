@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trainlab import RunConfig, Store
+from trainlab import RunConfig, Store, StudyOptions
 from trainlab.execute import ExecSettings, use
 from trainlab.studies import run_grid
 from trainlab.track.env import available_cores
@@ -31,7 +31,8 @@ def measure(base: RunConfig, seeds: int, workers: int | None, root: Path) -> tup
     vary = [f"optim.lr={','.join(str(lr) for lr in LRS)}"]
     start, wall = time.perf_counter(), time.time()
     with use(ExecSettings(vectorize="off")):
-        result = run_grid(base, vary, seeds, workers, Store(root), "throughput", progress=False)
+        result = run_grid(base, vary, seeds, options=StudyOptions(
+            workers=workers, store=Store(root), name="throughput", progress=False))  # fmt: skip
     seconds = time.perf_counter() - start
     assert result.counts["finished"] == result.counts["runs"], result.counts
     runs = [o.run for o in result.outcomes if o.run is not None]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from trainlab import Store
+from trainlab import Store, StudyOptions
 from trainlab.studies import OPTIMIZERS, SCHEDULES, run_optimizers
 from trainlab.studies.optimizers import BUDGETS
 
@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         a.seeds,
         optimizers=[o for o in a.optimizers.split(",") if o],
         schedules=[s for s in a.schedules.split(",") if s],
-        workers=a.workers,
-        store=store,
+        options=StudyOptions(workers=a.workers, store=store),
     )  # two progress bars on stderr: tuning, then the seeds at the chosen rates
     for family in ("optimizers", "schedules"):
         part = result.summary.data.get(family)

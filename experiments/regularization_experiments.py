@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from trainlab import Store
+from trainlab import Store, StudyOptions
 from trainlab.studies import run_regularization
 from trainlab.studies.regularization import BUDGETS
 
@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> None:
         budget = replace(budget, epochs=a.epochs)
     methods = a.methods.split(",") if a.methods else None
     store = Store(a.store)
-    result = run_regularization(budget, a.seeds, methods, workers=a.workers, store=store)
+    result = run_regularization(
+        budget, a.seeds, methods, options=StudyOptions(workers=a.workers, store=store)
+    )
 
     measures = result.summary.tables[0]
     col = {c: i for i, c in enumerate(measures.columns)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from trainlab import Store
+from trainlab import Store, StudyOptions
 from trainlab.studies import PAPER, run_baselines
 from trainlab.studies.baselines import BUDGETS
 
@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> None:
         budget = replace(budget, epochs=a.epochs)
     store = Store(a.store)
     datasets = [d for d in a.datasets.split(",") if d]
-    result = run_baselines(budget, a.seeds, datasets, a.workers, store)  # a progress bar on stderr
+    options = StudyOptions(workers=a.workers, store=store)
+    result = run_baselines(budget, a.seeds, datasets, options=options)  # a progress bar on stderr
 
     table = result.summary.tables[0]  # test accuracy per model beside the paper
     col = {c: i for i, c in enumerate(table.columns)}

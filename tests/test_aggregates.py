@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from trainlab.config import RunConfig
 from trainlab.plots.comparisons import plot_aggregates
 from trainlab.report.builder import write_report
-from trainlab.studies import run_baselines, run_optimizers, run_regularization
+from trainlab.studies import StudyOptions, run_baselines, run_optimizers, run_regularization
 from trainlab.studies.aggregates import (
     RESAMPLES,
     add_aggregates,
@@ -145,8 +145,12 @@ def test_aggregate_figure_has_iqm_and_improvement_panels_with_intervals() -> Non
 
 def test_regularization_on_two_workloads_reports_aggregates_everywhere(tmp_path: Path) -> None:
     budget = RegBudget(seeds=2, epochs=2, methods=("none", "dropout 0.5"))
-    result = run_regularization(budget, workers=1, base=RunConfig.model_validate(SMALL),
-                                progress=False, data=["mnist1d", "digits"])  # fmt: skip
+    result = run_regularization(
+        budget,
+        base=RunConfig.model_validate(SMALL),
+        data=["mnist1d", "digits"],
+        options=StudyOptions(workers=1, progress=False),
+    )
     data = result.summary.data
     fam = data["aggregates"]["families"]["Regularization"]
     assert fam["reference"] == "none" and set(fam["variants"]) == {"none", "dropout 0.5"}
@@ -167,8 +171,11 @@ def test_regularization_on_two_workloads_reports_aggregates_everywhere(tmp_path:
 
 
 def test_baselines_on_two_datasets_aggregate_the_models_on_both_against_the_mlp() -> None:
-    result = run_baselines(BaselineBudget(seeds=2, epochs=1), datasets=("mnist1d", "digits"),
-                           workers=1, progress=False)  # fmt: skip
+    result = run_baselines(
+        BaselineBudget(seeds=2, epochs=1),
+        datasets=("mnist1d", "digits"),
+        options=StudyOptions(workers=1, progress=False),
+    )
     fam = result.summary.data["aggregates"]["families"]["Baselines"]
     assert fam["reference"] == "mlp" and list(fam["variants"]) == ["logreg", "mlp", "cnn"]
     assert fam["left_out"] == {"gru": "not run on digits"}
@@ -182,9 +189,14 @@ def test_baselines_on_two_datasets_aggregate_the_models_on_both_against_the_mlp(
 
 def test_optimizers_on_two_workloads_aggregate_each_family_against_its_reference() -> None:
     budget = OptimBudget(epochs=2, lrs=(0.01,), seeds=2, tuning_seeds=1, extend=0)
-    result = run_optimizers(budget, optimizers=("sgd", "adam"), schedules=(), workers=1,
-                            base=RunConfig.model_validate(SMALL), progress=False,
-                            data=("mnist1d", "digits"))  # fmt: skip
+    result = run_optimizers(
+        budget,
+        optimizers=("sgd", "adam"),
+        schedules=(),
+        base=RunConfig.model_validate(SMALL),
+        data=("mnist1d", "digits"),
+        options=StudyOptions(workers=1, progress=False),
+    )
     data = result.summary.data
     fams = data["aggregates"]["families"]
     assert list(fams) == ["Optimizers (constant schedule)"]

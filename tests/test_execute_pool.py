@@ -18,7 +18,7 @@ import pytest
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
 from trainlab.execute import ExecSettings, Job, execute, parse_devices, pool
-from trainlab.studies import expand, product, run_grid
+from trainlab.studies import StudyOptions, expand, product, run_grid
 from trainlab.track.store import Store
 from trainlab.train.seed import threads_per_worker
 
@@ -66,10 +66,22 @@ def test_failed_and_diverged_runs_are_counted_not_fatal() -> None:
 def test_rerun_skips_finished_runs_and_shares_duplicates() -> None:
     store = Store()
     base = tiny()
-    first = run_grid(base, ["optim.lr=0.01"], seeds=2, workers=1, store=store, name="g", progress=False, selection_seeds=0)  # fmt: skip
+    first = run_grid(
+        base,
+        ["optim.lr=0.01"],
+        seeds=2,
+        selection_seeds=0,
+        options=StudyOptions(workers=1, store=store, name="g", progress=False),
+    )
     assert first.counts["reused"] == 0
     jobs = expand(base, product({"optim.lr": [0.01, 0.1]}), [0, 1, 2])
-    second = run_grid(base, ["optim.lr=0.01,0.1"], seeds=3, workers=1, store=store, name="g-wider", progress=False, selection_seeds=0)  # fmt: skip
+    second = run_grid(
+        base,
+        ["optim.lr=0.01,0.1"],
+        seeds=3,
+        selection_seeds=0,
+        options=StudyOptions(workers=1, store=store, name="g-wider", progress=False),
+    )
     assert second.counts == {"runs": 6, "reused": 2, "finished": 6, "diverged": 0, "failed": 0, "interrupted": 0}  # fmt: skip
     assert_complete(store, second.study_id, jobs)
     twice = execute(store, second.study_id, [jobs[0], jobs[0]], workers=1)
@@ -80,12 +92,13 @@ KILLABLE = """
     import sys
     from trainlab.config import RunConfig
     from trainlab.execute import ExecSettings, use
-    from trainlab.studies import run_grid
+    from trainlab.studies import StudyOptions, run_grid
     from trainlab.track.store import Store
     base = RunConfig.model_validate({TINY!r}).with_overrides({{"train.epochs": 60}})
     with use(ExecSettings(vectorize="off")):  # many small units: a kill hits one run
-        run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=5, workers=3,
-                 store=Store(sys.argv[1]), name="killed", progress=False, selection_seeds=0)
+        run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=5, selection_seeds=0,
+                 options=StudyOptions(workers=3, store=Store(sys.argv[1]), name="killed",
+                                      progress=False))
 """
 
 
@@ -135,7 +148,13 @@ def test_killed_worker_and_study_resume_with_no_duplicate_and_none_missing(tmp_p
     before = {r.config_hash for r in store.list_runs(status="finished")}
     assert 3 <= len(before) < 20
     base = RunConfig.model_validate(TINY).with_overrides({"train.epochs": 60})
-    result = run_grid(base, ["optim.lr=0.003,0.01,0.03,0.1"], seeds=5, workers=1, store=store, name="killed", progress=False, selection_seeds=0)  # fmt: skip
+    result = run_grid(
+        base,
+        ["optim.lr=0.003,0.01,0.03,0.1"],
+        seeds=5,
+        selection_seeds=0,
+        options=StudyOptions(workers=1, store=store, name="killed", progress=False),
+    )
     jobs = expand(base, product({"optim.lr": [0.003, 0.01, 0.03, 0.1]}), range(5))
     assert_complete(store, result.study_id, jobs)
     assert result.counts["reused"] == len(before) and result.counts["finished"] == 20

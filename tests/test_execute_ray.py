@@ -20,7 +20,7 @@ from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
 from trainlab.execute import ExecSettings, Job, execute, use
 from trainlab.execute.ray import INSTALL, connect
-from trainlab.studies import run_grid
+from trainlab.studies import StudyOptions, run_grid
 from trainlab.track.store import Store
 
 from conftest import ray_task_pids
@@ -38,7 +38,11 @@ def test_grid_study_on_ray_is_stored_by_the_driver_and_resumes(local_ray: None) 
     base = RunConfig.model_validate(TINY)
     with use(RAY):
         first = run_grid(
-            base, ["optim.lr=0.01,0.1"], 2, 2, store, "ray-grid", progress=False, selection_seeds=0
+            base,
+            ["optim.lr=0.01,0.1"],
+            2,
+            selection_seeds=0,
+            options=StudyOptions(workers=2, store=store, name="ray-grid", progress=False),
         )
     assert first.counts["finished"] == 4 and first.counts["reused"] == 0
     runs = store.list_runs()
@@ -49,7 +53,11 @@ def test_grid_study_on_ray_is_stored_by_the_driver_and_resumes(local_ray: None) 
         assert "test_acc" in run.summary
     with use(RAY):
         again = run_grid(
-            base, ["optim.lr=0.01,0.1"], 2, 2, store, "ray-grid", progress=False, selection_seeds=0
+            base,
+            ["optim.lr=0.01,0.1"],
+            2,
+            selection_seeds=0,
+            options=StudyOptions(workers=2, store=store, name="ray-grid", progress=False),
         )
     assert again.counts["reused"] == 4 and len(store.list_runs()) == 4
 

@@ -24,7 +24,7 @@ from trainlab.errors import ConfigError
 from trainlab.execute import Job
 from trainlab.execute.groups import why_alone
 from trainlab.search import SearchSettings, parse_space, run_search
-from trainlab.studies import run_grid
+from trainlab.studies import StudyOptions, run_grid
 from trainlab.track.store import Store
 from trainlab.train.experiment import run
 from trainlab.train.metrics import outputs_of, regression_scores, scores
@@ -138,8 +138,13 @@ def test_a_search_optimises_val_f1_macro_upward() -> None:
 
 def test_a_grid_study_judges_test_f1_macro_beside_test_acc() -> None:
     base = tiny(**{"train.metrics": ["f1_macro"]})
-    result = run_grid(base, ["optim.lr=0.01,0.3"], seeds=2, workers=1, progress=False,
-                      selection_seeds=1)  # fmt: skip
+    result = run_grid(
+        base,
+        ["optim.lr=0.01,0.3"],
+        seeds=2,
+        selection_seeds=1,
+        options=StudyOptions(workers=1, progress=False),
+    )
     comp = result.summary.data["comparison"]
     assert comp["metrics"] == ["test_acc", "test_f1_macro"]
     by_metric = {c["metric"]: c for c in comp["comparisons"]}
@@ -234,8 +239,13 @@ def test_a_regression_grid_study_chooses_and_judges_on_rmse_downward() -> None:
         "name": "reg", "data.name": "diabetes", "model.name": "logreg",
         "train.epochs": 3, "train.batch_size": 64, "train.checkpoint": "none",
     })  # fmt: skip
-    result = run_grid(base, ["optim.lr=0.003,0.1"], seeds=2, workers=1, progress=False,
-                      selection_seeds=1)  # fmt: skip
+    result = run_grid(
+        base,
+        ["optim.lr=0.003,0.1"],
+        seeds=2,
+        selection_seeds=1,
+        options=StudyOptions(workers=1, progress=False),
+    )
     comp = result.summary.data["comparison"]
     assert comp["selection_metric"] == "val_rmse" and comp["metrics"] == ["test_rmse"]
     (c,) = comp["comparisons"]

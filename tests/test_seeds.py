@@ -14,7 +14,7 @@ from trainlab.inspect.attribution import seed_agreement_of_runs
 from trainlab.inspect.seeds import KEY, add_seed_agreement
 from trainlab.inspect.similarity import seed_similarity
 from trainlab.report import build_report, render, select
-from trainlab.studies import run_grid
+from trainlab.studies import StudyOptions, run_grid
 from trainlab.track.store import Store
 
 
@@ -22,7 +22,12 @@ from trainlab.track.store import Store
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, str]:
     store = Store(tmp_path_factory.mktemp("seeds"))
     base = tiny(**{"train.epochs": 3})
-    result = run_grid(base, ["optim.name=sgd,adam"], seeds=3, workers=1, store=store, progress=False)  # fmt: skip
+    result = run_grid(
+        base,
+        ["optim.name=sgd,adam"],
+        seeds=3,
+        options=StudyOptions(workers=1, store=store, progress=False),
+    )
     return store, result.study_id
 
 
@@ -70,7 +75,12 @@ def test_the_report_shows_each_variant_beside_the_verdicts(study: tuple[Store, s
 
 def test_a_variant_without_checkpoints_is_skipped_with_its_reason(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    result = run_grid(tiny(), ["optim.name=sgd,adam"], seeds=2, workers=1, store=store, progress=False)  # fmt: skip
+    result = run_grid(
+        tiny(),
+        ["optim.name=sgd,adam"],
+        seeds=2,
+        options=StudyOptions(workers=1, store=store, progress=False),
+    )
     gone = next(lk.run for lk in store.study_links(result.study_id, "final") if lk.variant == "optim.name=adam")  # fmt: skip
     (gone.dir / "model.pt").unlink()
     found = add_seed_agreement(store, result.study_id)

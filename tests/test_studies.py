@@ -1,5 +1,6 @@
 """Each study on a tiny budget: the runs it stores, the statistics, the files and the Summary."""
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
 from trainlab.studies import (
+    StudyOptions,
     expand,
     load_reliability,
     parse_vary,
@@ -87,9 +89,35 @@ def test_bad_vary_is_one_line_naming_the_field(item: str, words: list[str]) -> N
         assert w in msg
 
 
+def test_studies_take_how_to_run_and_store_as_one_frozen_study_options(tmp_path: Path) -> None:
+    import trainlab
+
+    assert trainlab.StudyOptions is StudyOptions  # the public API names the same class
+    root = tmp_path / "elsewhere"  # not the default store: the option is what chose it
+    opts = StudyOptions(workers=1, store=Store(root), name="opts", progress=False, min_effect=0.05)
+    result = run_grid(tiny(**{"train.epochs": 1}), ["optim.lr=0.01"], seeds=1, selection_seeds=0, options=opts)  # fmt: skip
+    assert result.name == "opts" and result.counts["finished"] == 1
+    study = Store(root).get_study("opts")
+    assert study.id == result.study_id and study.config["min_effect"] == 0.05
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.workers = 2  # type: ignore[misc]
+    calls = {
+        "baselines": lambda: run_baselines(workers=1),  # type: ignore[call-arg]
+        "optimizers": lambda: run_optimizers(store=Store(root)),  # type: ignore[call-arg]
+        "regularization": lambda: run_regularization(min_effect=0.1),  # type: ignore[call-arg]
+        "grid": lambda: run_grid(tiny(), ["optim.lr=0.01"], 1, 1),  # type: ignore[misc]
+    }  # the old keywords (and the old positional workers) are refused before anything runs
+    for call in calls.values():
+        with pytest.raises(TypeError, match=r"unexpected keyword|positional argument"):
+            call()
+    assert [s.name for s in Store(root).list_studies()] == ["opts"]
+
+
 def test_grid_study_stores_runs_stats_and_figures() -> None:
     store = Store()
-    result = run_grid(tiny(), ["optim.name=sgd,adam"], seeds=2, workers=1, progress=False)
+    result = run_grid(
+        tiny(), ["optim.name=sgd,adam"], seeds=2, options=StudyOptions(workers=1, progress=False)
+    )
     # 2 variants x (2 final seeds + 1 selection seed)
     assert result.counts == {"runs": 6, "reused": 0, "finished": 6, "diverged": 0, "failed": 0, "interrupted": 0}  # fmt: skip
     pairs = store.study_runs(result.study_id, "final")
@@ -110,7 +138,11 @@ def test_grid_study_stores_runs_stats_and_figures() -> None:
 
 def test_baselines_tiny_beside_the_paper() -> None:
     store = Store()
-    result = run_baselines(BaselineBudget(seeds=2, epochs=1), datasets=("mnist1d",), workers=1, progress=False)  # fmt: skip
+    result = run_baselines(
+        BaselineBudget(seeds=2, epochs=1),
+        datasets=("mnist1d",),
+        options=StudyOptions(workers=1, progress=False),
+    )
     assert result.counts["finished"] == 8
     summary = assert_outputs(store, result.study_id, "baselines")
     paper = summary.tables[0]
@@ -144,9 +176,13 @@ def test_optimizers_tiny_tunes_on_tuning_seeds_then_compares_on_fresh_ones() -> 
     store = Store()
     budget = OptimBudget(epochs=2, lrs=(0.01, 0.3), seeds=2, tuning_seeds=1, extend=0)
     result = run_optimizers(
-        budget, optimizers=("sgd", "adam"), schedules=("constant", "cosine"),
-        optimizer="adam", workers=1, store=store, base=tiny(), progress=False,
-    )  # fmt: skip
+        budget,
+        optimizers=("sgd", "adam"),
+        schedules=("constant", "cosine"),
+        optimizer="adam",
+        base=tiny(),
+        options=StudyOptions(workers=1, store=store, progress=False),
+    )
     tuning = result.summary.data["tuning"]
     chosen = {**result.summary.data["optimizers"]["chosen"], **result.summary.data["schedules"]["chosen"]}  # fmt: skip
     for variant, lr in chosen.items():
@@ -178,9 +214,13 @@ def test_optimizers_paired_with_their_own_schedules_are_tuned_alike() -> None:
     budget = OptimBudget(epochs=2, lrs=(0.01, 0.3), seeds=2, tuning_seeds=1, extend=0)
     pairs = ("adamw+cosine", "momentum+constant", "sgd")
     result = run_optimizers(
-        budget, optimizers=pairs, schedules=(), schedule="step", workers=1, store=store,
-        base=tiny(), progress=False,
-    )  # fmt: skip
+        budget,
+        optimizers=pairs,
+        schedules=(),
+        schedule="step",
+        base=tiny(),
+        options=StudyOptions(workers=1, store=store, progress=False),
+    )
     runs = {role: [link.run for link in store.study_links(result.study_id, role=role)]
             for role in ("tuning", "final")}  # fmt: skip
     for role, per_variant in (("tuning", 2), ("final", 2)):  # 2 rates x 1 seed; 2 fresh seeds
@@ -213,7 +253,9 @@ def test_time_to_target_and_loss_spikes() -> None:
 def test_regularization_tiny_measures_calibration() -> None:
     store = Store()
     budget = RegBudget(seeds=2, epochs=2, methods=("none", "dropout 0.5", "l2 1e-3"))
-    result = run_regularization(budget, workers=1, store=store, base=tiny(), progress=False)
+    result = run_regularization(
+        budget, base=tiny(), options=StudyOptions(workers=1, store=store, progress=False)
+    )
     assert result.counts["finished"] == 9  # 3 methods x (2 final seeds + 1 selection seed)
     summary = assert_outputs(store, result.study_id, "regularization")
     measures = summary.tables[0]
@@ -241,18 +283,23 @@ def test_regularization_tiny_measures_calibration() -> None:
 
 def test_unknown_budget_and_methods_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="--budget 'fast': choose one of quick, full"):
-        run_baselines("fast", progress=False)
+        run_baselines("fast", options=StudyOptions(progress=False))
     with pytest.raises(ConfigError, match="--optimizers 'adamax': choose from sgd"):
-        run_optimizers(optimizers=("adamax",), progress=False)
+        run_optimizers(optimizers=("adamax",), options=StudyOptions(progress=False))
     with pytest.raises(ConfigError, match="--methods 'mixup'"):
-        run_regularization(methods=("mixup",), progress=False)
+        run_regularization(methods=("mixup",), options=StudyOptions(progress=False))
     with pytest.raises(ConfigError, match="--seeds 0"):
-        run_grid(tiny(), ["optim.name=sgd"], seeds=0, progress=False)
+        run_grid(tiny(), ["optim.name=sgd"], seeds=0, options=StudyOptions(progress=False))
 
 
 def test_study_folder_lives_in_the_store(tmp_path: Path) -> None:
     store = Store(tmp_path / "elsewhere")
-    result = run_grid(tiny(**{"train.epochs": 1}), ["optim.lr=0.01"], seeds=1, workers=1, store=store, progress=False)  # fmt: skip
+    result = run_grid(
+        tiny(**{"train.epochs": 1}),
+        ["optim.lr=0.01"],
+        seeds=1,
+        options=StudyOptions(workers=1, store=store, progress=False),
+    )
     assert result.dir.parent.parent == store.root
 
 

@@ -12,7 +12,7 @@ from trainlab.cli import main
 from trainlab.config import RunConfig
 from trainlab.errors import ConfigError
 from trainlab.report.builder import write_report
-from trainlab.studies import run_optimizers, run_regularization
+from trainlab.studies import StudyOptions, run_optimizers, run_regularization
 from trainlab.studies.optimizers import OptimBudget
 from trainlab.studies.profiles import corners, median_time, profile, ratios, rho, score
 from trainlab.studies.regularization import RegBudget
@@ -104,8 +104,12 @@ def test_within_noise_says_what_n_detects_only_inside_the_range() -> None:
 
 def test_regularization_on_two_workloads_profiles_the_methods(tmp_path: Path) -> None:
     budget = RegBudget(seeds=2, epochs=2, methods=("none", "dropout 0.5"))
-    result = run_regularization(budget, workers=1, base=RunConfig.model_validate(SMALL),
-                                progress=False, data=["mnist1d", "digits"])  # fmt: skip
+    result = run_regularization(
+        budget,
+        base=RunConfig.model_validate(SMALL),
+        data=["mnist1d", "digits"],
+        options=StudyOptions(workers=1, progress=False),
+    )
     data = result.summary.data
     assert sorted(data["test_acc"]) == ["digits/dropout 0.5", "digits/none", "mnist1d/dropout 0.5", "mnist1d/none"]  # fmt: skip
     assert data["comparison"]["references"] == {"mnist1d": "mnist1d/none", "digits": "digits/none"}
@@ -139,9 +143,14 @@ def test_regularization_on_two_workloads_profiles_the_methods(tmp_path: Path) ->
 def test_optimizers_on_two_workloads_tune_and_judge_each_against_its_own_adam() -> None:
     store = Store()
     budget = OptimBudget(epochs=2, lrs=(0.01,), seeds=2, tuning_seeds=1, extend=0)
-    result = run_optimizers(budget, optimizers=("sgd", "adam"), schedules=(), workers=1, store=store,
-                            base=RunConfig.model_validate(SMALL), progress=False,
-                            data=("mnist1d", "digits"))  # fmt: skip
+    result = run_optimizers(
+        budget,
+        optimizers=("sgd", "adam"),
+        schedules=(),
+        base=RunConfig.model_validate(SMALL),
+        data=("mnist1d", "digits"),
+        options=StudyOptions(workers=1, store=store, progress=False),
+    )
     assert result.counts["finished"] == 12  # per workload: 2 tuning + 2 x 2 final
     runs = {link.run.config.name: link.run.config.data.name for link in store.study_links(result.study_id)}  # fmt: skip
     assert runs == {"mnist1d/sgd": "mnist1d", "mnist1d/adam": "mnist1d", "digits/sgd": "digits", "digits/adam": "digits"}  # fmt: skip
@@ -176,4 +185,4 @@ def test_a_regression_base_is_one_line_pointing_to_the_grid_study(
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert "data.name='diabetes' is a regression task" in err and "study grid" in err
     with pytest.raises(ConfigError, match="--data '': name at least one of digits"):
-        run_regularization(data=[], progress=False)
+        run_regularization(data=[], options=StudyOptions(progress=False))

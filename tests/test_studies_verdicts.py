@@ -6,7 +6,7 @@ from typing import Any
 
 from trainlab.config import RunConfig
 from trainlab.execute import Job, Outcome
-from trainlab.studies import run_optimizers
+from trainlab.studies import StudyOptions, run_optimizers
 from trainlab.studies.optimizers import OptimBudget
 from trainlab.studies.outcomes import arms, identity
 from trainlab.studies.tuning import bracket, quasirandom_points
@@ -31,8 +31,13 @@ def test_bracket_extends_one_step_beyond_an_edge_within_the_allowed_range() -> N
 def test_a_best_at_edge_grid_is_extended_and_the_extension_is_shown() -> None:
     store = Store()
     budget = OptimBudget(epochs=2, lrs=(1e-3, 1e-2), seeds=2, tuning_seeds=1, extend=1)
-    result = run_optimizers(budget, optimizers=("adam",), schedules=(), workers=1, store=store,
-                            base=RunConfig.model_validate(TINY), progress=False)  # fmt: skip
+    result = run_optimizers(
+        budget,
+        optimizers=("adam",),
+        schedules=(),
+        base=RunConfig.model_validate(TINY),
+        options=StudyOptions(workers=1, store=store, progress=False),
+    )
     notes = result.summary.data["bracketing"]
     assert len(notes) == 1 and notes[0].startswith("adam: best rate ")
     tried = sorted(
@@ -81,9 +86,14 @@ def test_quasirandom_trials_are_the_same_for_every_optimizer_and_apply_where_the
 def test_quasirandom_ruleset_gives_every_optimizer_the_same_trial_count_on_tuning_seeds() -> None:
     store = Store()
     budget = OptimBudget(epochs=1, lrs=(1e-3, 1e-1), seeds=2, tuning_seeds=1, trials=2)
-    result = run_optimizers(budget, optimizers=("sgd", "adam"), schedules=(), workers=1,
-                            store=store, base=RunConfig.model_validate(TINY), progress=False,
-                            tuning="quasirandom", min_effect=0.5)  # fmt: skip
+    result = run_optimizers(
+        budget,
+        optimizers=("sgd", "adam"),
+        schedules=(),
+        base=RunConfig.model_validate(TINY),
+        tuning="quasirandom",
+        options=StudyOptions(workers=1, store=store, progress=False, min_effect=0.5),
+    )
     tuning = result.summary.data["tuning"]
     assert {len(v) for v in tuning.values()} == {2} and result.summary.data["bracketing"] == []
     (table,) = [t for t in result.summary.tables if t.title.startswith("Tuning:")]

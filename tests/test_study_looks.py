@@ -11,7 +11,7 @@ import pytest
 from test_studies import tiny
 from trainlab.errors import ConfigError
 from trainlab.execute import load_examples
-from trainlab.studies import run_grid
+from trainlab.studies import StudyOptions, run_grid
 from trainlab.studies.output import StudyOutput
 from trainlab.studies.planner import plan_seeds
 from trainlab.track.store import Store
@@ -20,7 +20,10 @@ from trainlab.track.store import Store
 def test_each_final_run_keeps_its_test_outcomes_compactly() -> None:
     store = Store()
     result = run_grid(
-        tiny(), ["optim.name=sgd,adam"], seeds=2, workers=1, progress=False, store=store
+        tiny(),
+        ["optim.name=sgd,adam"],
+        seeds=2,
+        options=StudyOptions(workers=1, store=store, progress=False),
     )
     finals = [link.run for link in store.study_links(result.study_id, "final")]
     assert len(finals) == 4
@@ -38,17 +41,26 @@ def test_adding_seeds_is_a_new_corrected_look_of_the_same_study(
 ) -> None:
     store = Store()
     first = run_grid(
-        tiny(), ["optim.name=sgd,adam"], seeds=2, workers=1, progress=False, store=store
+        tiny(),
+        ["optim.name=sgd,adam"],
+        seeds=2,
+        options=StudyOptions(workers=1, store=store, progress=False),
     )
     assert "no verdict possible at n=2" in capsys.readouterr().err  # said before training
     comp = first.summary.data["comparison"]
     assert comp["look"] == 1 and comp["alpha_look"] == pytest.approx(0.05 * 6 / np.pi**2)
     again = run_grid(
-        tiny(), ["optim.name=sgd,adam"], seeds=2, workers=1, progress=False, store=store
+        tiny(),
+        ["optim.name=sgd,adam"],
+        seeds=2,
+        options=StudyOptions(workers=1, store=store, progress=False),
     )
     assert again.study_id == first.study_id and again.summary.data["comparison"]["look"] == 1
     more = run_grid(
-        tiny(), ["optim.name=sgd,adam"], seeds=3, workers=1, progress=False, store=store
+        tiny(),
+        ["optim.name=sgd,adam"],
+        seeds=3,
+        options=StudyOptions(workers=1, store=store, progress=False),
     )
     assert more.study_id == first.study_id  # the default name leaves the seed count out
     c = more.summary.data["comparison"]
@@ -67,14 +79,25 @@ def test_adding_seeds_is_a_new_corrected_look_of_the_same_study(
 def test_a_plan_ignores_execution_settings_and_names_what_differs() -> None:
     store = Store()
     run_grid(
-        tiny(), ["optim.name=sgd,adam"], seeds=2, workers=1, progress=False, store=store, name="x"
+        tiny(),
+        ["optim.name=sgd,adam"],
+        seeds=2,
+        options=StudyOptions(workers=1, store=store, name="x", progress=False),
     )
-    resumed = run_grid(tiny(**{"train.checkpoint": "every_epoch", "train.threads": 1}), ["optim.name=sgd,adam"],
-                       seeds=2, workers=1, progress=False, store=store, name="x")  # fmt: skip
+    resumed = run_grid(
+        tiny(**{"train.checkpoint": "every_epoch", "train.threads": 1}),
+        ["optim.name=sgd,adam"],
+        seeds=2,
+        options=StudyOptions(workers=1, store=store, name="x", progress=False),
+    )
     assert resumed.counts["reused"] == resumed.counts["runs"]
     with pytest.raises(ConfigError) as exc:
-        run_grid(tiny(**{"optim.lr": 0.02}), ["optim.name=sgd,adam"], seeds=2, workers=1,
-                 progress=False, store=store, name="x")  # fmt: skip
+        run_grid(
+            tiny(**{"optim.lr": 0.02}),
+            ["optim.name=sgd,adam"],
+            seeds=2,
+            options=StudyOptions(workers=1, store=store, name="x", progress=False),
+        )
     msg = str(exc.value)
     assert "\n" not in msg and "base.optim.lr: 0.01 -> 0.02" in msg and "--name 'x'" in msg
 
@@ -104,7 +127,10 @@ def test_two_processes_opening_one_name_with_different_plans_never_both_pass() -
 def test_best_is_chosen_on_selection_seeds_that_are_never_tested() -> None:
     store = Store()
     result = run_grid(
-        tiny(), ["optim.name=sgd,adam"], seeds=2, workers=1, progress=False, store=store
+        tiny(),
+        ["optim.name=sgd,adam"],
+        seeds=2,
+        options=StudyOptions(workers=1, store=store, progress=False),
     )
     selection = [link.run for link in store.study_links(result.study_id, "selection")]
     assert sorted(r.seed for r in selection) == [1000, 1000]
@@ -113,15 +139,23 @@ def test_best_is_chosen_on_selection_seeds_that_are_never_tested() -> None:
     best = result.summary.data["comparison"]["best"][0]
     picked = max(selection, key=lambda r: r.summary["val_acc"])
     assert best["variant"] == picked.name and best["selection_score"] == picked.summary["val_acc"]
-    none = run_grid(tiny(), ["optim.name=sgd,adam"], seeds=2, workers=1, progress=False, store=store,
-                    selection_seeds=0, name="no-selection")  # fmt: skip
+    none = run_grid(
+        tiny(),
+        ["optim.name=sgd,adam"],
+        seeds=2,
+        selection_seeds=0,
+        options=StudyOptions(workers=1, store=store, name="no-selection", progress=False),
+    )
     assert none.summary.data["comparison"]["best"] == []
 
 
 def test_the_planner_reads_a_stored_study() -> None:
     store = Store()
     result = run_grid(
-        tiny(), ["optim.lr=0.01,0.1"], seeds=3, workers=1, progress=False, store=store
+        tiny(),
+        ["optim.lr=0.01,0.1"],
+        seeds=3,
+        options=StudyOptions(workers=1, store=store, progress=False),
     )
     plan = plan_seeds(store, result.name, 0.05)
     # look 2 tests at 0.0076: 2 / 2^9 is the first floor under it

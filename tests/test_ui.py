@@ -51,7 +51,7 @@ def build_inspection_store(root: Path) -> dict[str, Any]:
     saturation where nothing saturates, residual lesions of blocks that change shape) included."""
     from trainlab.inspect import residual
     from trainlab.inspect.recipes import KINDS, run_inspection
-    from trainlab.studies import run_grid
+    from trainlab.studies import StudyOptions, run_grid
 
     store = Store(root)
     one = ["train.epochs=1", "train.checkpoint=none"]
@@ -80,8 +80,12 @@ def build_inspection_store(root: Path) -> dict[str, Any]:
         for kind in KINDS:
             cfg = load_config(None, configs[kind] + one + epochs.get(kind, []))
             studies[kind] = run_inspection(kind, store, cfg).study_id
-    grid = run_grid(tiny(name="grid"), {"optim.lr": [0.01, 0.1]}, seeds=2, store=store,
-                    workers=1, progress=False)  # fmt: skip
+    grid = run_grid(
+        tiny(name="grid"),
+        {"optim.lr": [0.01, 0.1]},
+        seeds=2,
+        options=StudyOptions(workers=1, store=store, progress=False),
+    )
     studies["grid"] = grid.study_id
     return {"store": store, "studies": studies}
 

@@ -18,13 +18,14 @@ from trainlab.ui.app import create_app
 STUDY = """
 import sys
 from trainlab.config import RunConfig
+from trainlab.studies import StudyOptions
 from trainlab.studies.grid import run_grid
 from trainlab.track.store import Store
 base = RunConfig.model_validate({"name": "hammer", "data": {"name": "moons", "options": {"n": 200}},
     "model": {"name": "mlp", "options": {"width": 8}},
     "train": {"epochs": 3, "batch_size": 50, "checkpoint": "none"}})
-run_grid(base, ["optim.name=sgd,adam"], seeds=2, workers=2, store=Store(sys.argv[1]), progress=False,
-         selection_seeds=0)
+run_grid(base, ["optim.name=sgd,adam"], seeds=2, selection_seeds=0,
+         options=StudyOptions(workers=2, store=Store(sys.argv[1]), progress=False))
 """
 
 

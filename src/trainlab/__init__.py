@@ -14,6 +14,7 @@ from trainlab.config import RunConfig, config_hash, load_config
 from trainlab.errors import ConfigError, DataError, StoreError, TrainlabError
 
 if TYPE_CHECKING:
+    from trainlab.studies.options import StudyOptions
     from trainlab.track.store import RunRecord, Store
     from trainlab.train.experiment import Result, load_model, run
     from trainlab.train.loop import Callback, History, StopTraining, fit
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "RunRecord": "trainlab.track.store",
     "Store": "trainlab.track.store",
+    "StudyOptions": "trainlab.studies.options",
     "Result": "trainlab.train.experiment",
     "load_model": "trainlab.train.experiment",
     "run": "trainlab.train.experiment",
@@ -43,6 +45,7 @@ __all__ = [
     "StopTraining",
     "Store",
     "StoreError",
+    "StudyOptions",
     "TrainlabError",
     "__version__",
     "config_hash",

@@ -129,14 +129,16 @@ def _study(kind: str) -> Callable[[Store, str, int | None], list[str]]:
         from trainlab.inspect.seeds import add_seed_agreement
         from trainlab.studies.baselines import run_baselines
         from trainlab.studies.optimizers import run_optimizers
+        from trainlab.studies.options import StudyOptions
         from trainlab.studies.regularization import run_regularization
 
+        options = StudyOptions(workers=workers, store=store)
         if kind == "baselines":
-            sid = run_baselines(budget, workers=workers, store=store).study_id
+            sid = run_baselines(budget, options=options).study_id
         elif kind == "optimizers":
-            sid = run_optimizers(budget, workers=workers, store=store).study_id
+            sid = run_optimizers(budget, options=options).study_id
         else:
-            sid = run_regularization(budget, workers=workers, store=store).study_id
+            sid = run_regularization(budget, options=options).study_id
         add_seed_agreement(store, sid)  # the seeds of each variant compared, beside the verdicts
         return [sid]
 

@@ -172,13 +172,13 @@ def baselines(
     as_json: JsonOpt = False,
 ) -> None:
     """logreg, MLP, CNN and GRU over seeds beside the MNIST-1D paper, each against the MLP."""
-    from trainlab.studies import run_baselines
+    from trainlab.studies import StudyOptions, run_baselines
 
     base = _base(config, overrides)
     with execution.context():
         result = _run("baselines", store, lambda st: run_baselines(
-            budget, seeds, _split(datasets), workers, st, name, record=record, base=base,
-            min_effect=min_effect))  # fmt: skip
+            budget, seeds, _split(datasets), base=base, options=StudyOptions(
+                workers=workers, store=st, name=name, record=record, min_effect=min_effect)))  # fmt: skip
     _show(result, as_json)
 
 
@@ -220,15 +220,15 @@ def optimizers(
     as_json: JsonOpt = False,
 ) -> None:
     """Optimizers and schedules, each tuned the same way on validation, then over fresh seeds."""
-    from trainlab.studies import run_optimizers
+    from trainlab.studies import StudyOptions, run_optimizers
     from trainlab.studies.optimizers import BASE
 
     base = _base(config, overrides, BASE)
     with execution.context():
         result = _run("optimizers", store, lambda st: run_optimizers(
             budget, seeds, _split(optimizers), _split(schedules), schedule, optimizer, target,
-            workers, st, name, record=record, base=base, tuning=tuning, min_effect=min_effect,
-            data=_datasets(data)))  # fmt: skip
+            base=base, tuning=tuning, data=_datasets(data), options=StudyOptions(
+                workers=workers, store=st, name=name, record=record, min_effect=min_effect)))  # fmt: skip
     _show(result, as_json)
 
 
@@ -258,16 +258,16 @@ def regularization(
     as_json: JsonOpt = False,
 ) -> None:
     """Dropout, L1, L2, weight decay, label smoothing and combinations, each against `none`."""
-    from trainlab.studies import run_regularization
+    from trainlab.studies import StudyOptions, run_regularization
     from trainlab.studies.regularization import BASE
 
     chosen = _split(methods) if methods is not None else None
     base = _base(config, overrides, BASE)
     with execution.context():
         result = _run("regularization", store, lambda st: run_regularization(
-            budget, seeds, chosen, workers, st, name, record=record, base=base,
-            min_effect=min_effect, data=_datasets(data), target=target,
-            selection_seeds=selection_seeds))  # fmt: skip
+            budget, seeds, chosen, base=base, data=_datasets(data), target=target,
+            selection_seeds=selection_seeds, options=StudyOptions(
+                workers=workers, store=st, name=name, record=record, min_effect=min_effect)))  # fmt: skip
     _show(result, as_json)
 
 
@@ -300,13 +300,14 @@ def grid(
     """Any config fields varied over a grid x seeds, chosen on validation, each variant against
     the reference on test accuracy (Holm-corrected)."""
     from trainlab.config import RunConfig
-    from trainlab.studies import run_grid
+    from trainlab.studies import StudyOptions, run_grid
 
     base = _base(config, overrides) or RunConfig()
     with execution.context():
         result = _run("grid", store, lambda st: run_grid(
-            base, list(vary or []), seeds, workers, st, name, record=record, reference=reference,
-            min_effect=min_effect, target=target, selection_seeds=selection_seeds))  # fmt: skip
+            base, list(vary or []), seeds, reference=reference, target=target,
+            selection_seeds=selection_seeds, options=StudyOptions(
+                workers=workers, store=st, name=name, record=record, min_effect=min_effect)))  # fmt: skip
     _show(result, as_json)
 
 

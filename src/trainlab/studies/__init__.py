@@ -3,7 +3,9 @@
 
 `run_baselines`, `run_optimizers`, `run_regularization` and `run_grid` each store a study with
 figures, tables and a Summary the report renders: choices on validation, fresh final seeds, every
-variant against a declared reference with Holm-corrected verdicts (`verdicts.judge`).
+variant against a declared reference with Holm-corrected verdicts (`verdicts.judge`). Each takes
+how to run and store it (workers, store, name, progress, record, min_effect) as one
+`StudyOptions`.
 
 Names load on first use: a worker process (`python -m trainlab.execute.worker`) never imports
 matplotlib and scipy, so it starts about 3 s sooner.
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from trainlab.studies.baselines import PAPER, run_baselines
     from trainlab.studies.grid import expand, parse_vary, product, run_grid
     from trainlab.studies.optimizers import OPTIMIZERS, SCHEDULES, run_optimizers
+    from trainlab.studies.options import StudyOptions
     from trainlab.studies.output import StudyResult
     from trainlab.studies.regularization import METHODS, run_regularization
     from trainlab.studies.stats import Spread, describe, holm, stats_table
@@ -38,6 +41,7 @@ _HOME = {
     "OPTIMIZERS": "optimizers",
     "SCHEDULES": "optimizers",
     "run_optimizers": "optimizers",
+    "StudyOptions": "options",
     "StudyResult": "output",
     "METHODS": "regularization",
     "run_regularization": "regularization",
@@ -60,6 +64,7 @@ __all__ = [
     "Metric",
     "Outcome",
     "Spread",
+    "StudyOptions",
     "StudyResult",
     "describe",
     "execute",

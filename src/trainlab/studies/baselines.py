@@ -18,6 +18,7 @@ from trainlab.studies import output as out
 from trainlab.studies.aggregates import add_aggregates
 from trainlab.studies.budget import final_seeds, resolve_budget
 from trainlab.studies.grid import check_effect
+from trainlab.studies.options import StudyOptions
 from trainlab.studies.output import fingerprint
 from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.progress import live_progress
@@ -71,30 +72,29 @@ def run_baselines(
     budget: str | BaselineBudget = "quick",
     seeds: int | None = None,
     datasets: Sequence[str] = ("mnist1d", "digits"),
-    workers: int | None = None,
-    store: Store | None = None,
-    name: str | None = None,
-    progress: bool = True,
-    record: int | None = None,  # flight recorder every N steps in each run trained
+    *,
     base: RunConfig | None = None,
-    min_effect: float | None = None,
+    options: StudyOptions | None = None,
 ) -> out.StudyResult:
     """Run (or resume) the baselines study; `seeds` overrides the budget's; `base` is the recipe
-    (data and model names are the study's); every model is compared with the MLP (REFERENCE)."""
-    check_workers(workers)
+    (data and model names are the study's); every model is compared with the MLP (REFERENCE);
+    `options`: how to run and store it."""
+    opts = options or StudyOptions()
+    min_effect = opts.min_effect
+    check_workers(opts.workers)
     check_effect(min_effect, None)
     b, label, n = resolve_budget(budget, BUDGETS, seeds)
     jobs = baseline_jobs(datasets, n, b.epochs, base)
-    store = store or Store()
+    store = opts.store or Store()
     plan = [list(datasets), b.epochs] + ([] if base is None else [base.hash()])
-    name = name or f"baselines-{label}-{fingerprint(*plan)}"
+    name = opts.name or f"baselines-{label}-{fingerprint(*plan)}"
     config = {"budget": label, "seeds": n, "epochs": b.epochs, "datasets": list(datasets),
               "base": None if base is None else base.model_dump(mode="json"),
               "reference": REFERENCE, "min_effect": min_effect}  # fmt: skip
     study = out.StudyOutput(store, "baselines", name, config)
     study.warn_power(n, sum(len(MODELS[d]) - 1 for d in datasets))
-    with live_progress(f"baselines ({label})", progress) as bar:
-        outcomes = execute(store, study.id, jobs, workers, bar, record)
+    with live_progress(f"baselines ({label})", opts.progress) as bar:
+        outcomes = execute(store, study.id, jobs, opts.workers, bar, opts.record)
     return summarize(store, study, outcomes, list(datasets), b.epochs, min_effect)
 
 

@@ -17,6 +17,7 @@ from trainlab.plots.curves import plot_bands
 from trainlab.studies import outcomes as oc
 from trainlab.studies import output as out
 from trainlab.studies.budget import check_seeds, tuning_seeds
+from trainlab.studies.options import StudyOptions
 from trainlab.studies.output import fingerprint
 from trainlab.studies.progress import live_progress
 from trainlab.studies.stats import interval, pm, stats_table
@@ -107,21 +108,20 @@ def run_grid(
     base: RunConfig,
     vary: Mapping[str, Sequence[Any]] | Sequence[str],
     seeds: int = 3,
-    workers: int | None = None,
-    store: Store | None = None,
-    name: str | None = None,
-    progress: bool = True,
-    record: int | None = None,  # flight recorder every N steps in each run trained
+    *,
     reference: str | None = None,
-    min_effect: float | None = None,
     target: float | None = None,
     selection_seeds: int = 1,
+    options: StudyOptions | None = None,
 ) -> out.StudyResult:
     """Run (or resume) base x product(vary) x seeds; compare every variant with `reference`
     (default: the first variant) on test accuracy, Holm-corrected; the best on validation is
     chosen on `selection_seeds` further seeds per variant (1000+, never tested; 0: none chosen).
-    Rerunning a name with more `seeds` adds them: a new, corrected look."""
-    check_workers(workers)
+    Rerunning a name with more `seeds` adds them: a new, corrected look; `options`: how to run
+    and store it."""
+    opts = options or StudyOptions()
+    min_effect = opts.min_effect
+    check_workers(opts.workers)
     fields = parse_vary(list(vary), base) if not isinstance(vary, Mapping) else dict(vary)
     variants = product(fields)
     reference = check_reference(reference, list(variants))
@@ -131,8 +131,8 @@ def run_grid(
     jobs = expand(base, variants, seed_values)
     jobs += expand(base, variants, tuning_seeds(base.seed, selection_seeds), role="selection")
     dry_run(base, variants)
-    store = store or Store()
-    name = name or f"grid-{base.name}-{fingerprint(base.hash(), fields)}"
+    store = opts.store or Store()
+    name = opts.name or f"grid-{base.name}-{fingerprint(base.hash(), fields)}"
     config = {"base": base.model_dump(mode="json"), "vary": fields, "seeds": seed_values,
               "reference": reference, "min_effect": min_effect, "target": target,
               "selection_seeds": selection_seeds}  # fmt: skip
@@ -142,8 +142,8 @@ def run_grid(
                    "favours whichever it suits; to compare optimizers each tuned on validation, "
                    "use `trainlab study optimizers CONFIG`")  # fmt: skip
     study.warn_power(seeds, len(variants) - 1)
-    with live_progress(f"grid {name}", progress) as bar:
-        outcomes = execute(store, study.id, jobs, workers, bar, record)
+    with live_progress(f"grid {name}", opts.progress) as bar:
+        outcomes = execute(store, study.id, jobs, opts.workers, bar, opts.record)
     return summarize_grid(
         store, study, outcomes, fields, list(variants), reference, min_effect, target
     )

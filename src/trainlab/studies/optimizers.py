@@ -22,6 +22,7 @@ from trainlab.studies.budget import final_seeds, resolve_budget, tuning_seeds
 from trainlab.studies.grid import check_effect
 from trainlab.studies.inherit import inherited, own_optimizer
 from trainlab.studies.optimizer_summary import REFERENCES, loss_spikes, summarize
+from trainlab.studies.options import StudyOptions
 from trainlab.studies.output import fingerprint
 from trainlab.studies.progress import live_progress
 from trainlab.studies.time_to_target import to_target
@@ -173,15 +174,11 @@ def run_optimizers(
     schedule: str = "constant",
     optimizer: str = "momentum",
     target: float | None = None,
-    workers: int | None = None,
-    store: Store | None = None,
-    name: str | None = None,
-    progress: bool = True,
-    record: int | None = None,  # flight recorder every N steps in each run trained
+    *,
     base: RunConfig | None = None,
     tuning: str = "grid",
-    min_effect: float | None = None,
     data: Sequence[str] | None = None,
+    options: StudyOptions | None = None,
 ) -> out.StudyResult:
     """Tune every variant the same way on validation, then compare them over fresh seeds.
 
@@ -189,8 +186,16 @@ def run_optimizers(
     the validation accuracy for time-to-target (default: the reference's median final val_acc);
     `tuning` is `grid` (the budget's rates, bracketed) or `quasirandom` (AlgoPerf-style);
     `base` replaces the MLP on mnist1d (its optimizer, rate and schedule are what gets varied);
-    `data` names the workloads (default: the base's dataset), each running the whole protocol.
+    `data` names the workloads (default: the base's dataset), each running the whole protocol;
+    `options`: how to run and store it.
     """
+    opts = options or StudyOptions()
+    workers, record, progress, min_effect = (
+        opts.workers,
+        opts.record,
+        opts.progress,
+        opts.min_effect,
+    )
     check_workers(workers)
     b, label, n = resolve_budget(budget, BUDGETS, seeds)
     check_effect(min_effect, target)
@@ -203,12 +208,12 @@ def run_optimizers(
     several = len(workloads) > 1
     base = base if several else on_workload(base, workloads[0])
     fams = per_workload(plain, base, workloads)
-    store = store or Store()
+    store = opts.store or Store()
     sel = {f.key: list(f.variants) for f in plain}
     plan = [sel, schedule, optimizer, base.hash(), replace(b, seeds=0)]
     plan += [tuning] if tuning != "grid" else []
     plan += [workloads] if several else []
-    name = name or f"optimizers-{label}-{fingerprint(*plan)}"
+    name = opts.name or f"optimizers-{label}-{fingerprint(*plan)}"
     config = {"budget": label, "seeds": n, "epochs": b.epochs, "lrs": list(b.lrs), "tuning_seeds": b.tuning_seeds,
               "schedule": schedule, "optimizer": optimizer, **sel, "base": base.model_dump(mode="json"),
               "tuning": tuning, "trials": b.trials, "extend": b.extend, "min_effect": min_effect,

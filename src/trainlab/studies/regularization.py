@@ -22,6 +22,7 @@ from trainlab.studies.aggregates import add_aggregates
 from trainlab.studies.budget import final_seeds, resolve_budget, tuning_seeds
 from trainlab.studies.grid import check_effect, check_selection, expand, selection_scores
 from trainlab.studies.inherit import from_none, inherited
+from trainlab.studies.options import StudyOptions
 from trainlab.studies.output import fingerprint
 from trainlab.studies.profiles import add_profiles, workload_rows
 from trainlab.studies.progress import live_progress
@@ -76,23 +77,22 @@ def run_regularization(
     budget: str | RegBudget = "quick",
     seeds: int | None = None,
     methods: Sequence[str] | None = None,
-    workers: int | None = None,
-    store: Store | None = None,
-    name: str | None = None,
-    progress: bool = True,
-    record: int | None = None,  # flight recorder every N steps in each run trained
+    *,
     base: RunConfig | None = None,
-    min_effect: float | None = None,
     data: Sequence[str] | None = None,
     target: float | None = None,
     selection_seeds: int = 1,
+    options: StudyOptions | None = None,
 ) -> out.StudyResult:
     """Run (or resume) the regularization study; `methods` picks a subset (always with `none`,
-    the declared reference); `base` replaces the wide MLP on mnist1d; `min_effect` adds TOST;
+    the declared reference); `base` replaces the wide MLP on mnist1d;
     `data` names the workloads (default: the base's dataset); `target` is the validation accuracy
     for time to target (default: the median final val_acc of `none` on each workload); the best
-    on validation is chosen on `selection_seeds` seeds per method (1000+, never tested)."""
-    check_workers(workers)
+    on validation is chosen on `selection_seeds` seeds per method (1000+, never tested);
+    `options`: how to run and store it (its `min_effect` adds TOST)."""
+    opts = options or StudyOptions()
+    min_effect = opts.min_effect
+    check_workers(opts.workers)
     check_effect(min_effect, target)
     check_selection(selection_seeds)
     b, size, n = resolve_budget(budget, BUDGETS, seeds)
@@ -113,9 +113,9 @@ def run_regularization(
         jobs += expand(on_workload(base, w), mine, tuning_seeds(base.seed, selection_seeds),
                        role="selection")  # fmt: skip
         groups[w if several else "regularization"] = list(mine)
-    store = store or Store()
+    store = opts.store or Store()
     plan = [chosen, base.hash()] + ([workloads] if several else [])
-    name = name or f"regularization-{size}-{fingerprint(*plan)}"
+    name = opts.name or f"regularization-{size}-{fingerprint(*plan)}"
     config = {"budget": size, "seeds": n, "methods": {m: table[m] for m in chosen},
               "base": base.model_dump(mode="json"), "min_effect": min_effect,
               "selection_seeds": selection_seeds,
@@ -127,8 +127,8 @@ def run_regularization(
         own = {m: from_none(table[m]) for m in chosen}
         study.tables.append(inherited(base, own, "What each method takes from the base config"))
     study.warn_power(n, 2 * sum(len(ms) - 1 for ms in groups.values()))
-    with live_progress(f"regularization ({size})", progress) as bar:
-        outcomes = execute(store, study.id, jobs, workers, bar, record)
+    with live_progress(f"regularization ({size})", opts.progress) as bar:
+        outcomes = execute(store, study.id, jobs, opts.workers, bar, opts.record)
     return summarize(store, study, outcomes, groups, min_effect, target)
 
 
