@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from trainlab.errors import ConfigError
-from trainlab.models.layers import first_tensor, select_modules
+from trainlab.models.layers import first_tensor, select_modules, unhook
 from trainlab.train.activation_stats import BINS, Histogram, Moments, UnitCounts
 
 MAX_KEEP = 64  # kept samples per module at most: a probe on a large model can't exhaust memory
@@ -186,12 +186,8 @@ class Probe:
 
     def detach(self, check: bool = True) -> None:
         """Remove every hook and restore the fast-path setting; warn about misleading cases."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        if self._fastpath is not None:
-            torch.backends.mha.set_fastpath_enabled(self._fastpath)
-            self._fastpath = None
+        unhook(self._handles, self._fastpath)
+        self._fastpath = None
         if self.warn and check:
             self._warn_calls()
 

@@ -80,3 +80,13 @@ def default_layers(model: nn.Module) -> list[str]:
 
 def _has_params(module: nn.Module) -> bool:
     return any(True for _ in module.parameters())
+
+
+def unhook(handles: list[Any], fastpath: bool | None) -> None:
+    """Remove every hook in `handles` (the list is emptied) and put back the attention fast-path
+    setting saved when they were attached (None: it was not changed)."""
+    for handle in handles:
+        handle.remove()
+    handles.clear()
+    if fastpath is not None:
+        torch.backends.mha.set_fastpath_enabled(fastpath)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from trainlab.errors import ConfigError, StoreError
-from trainlab.models.layers import default_layers, first_tensor, select_modules
+from trainlab.models.layers import default_layers, first_tensor, select_modules, unhook
 from trainlab.track.strictjson import dumps
 from trainlab.train.activation_stats import BINS, Histogram, Moments
 from trainlab.train.loop import Callback, History
@@ -149,13 +149,8 @@ class Recorder(Callback):
             self._handles.extend(_tap(module, functools.partial(self._observe, name)))
 
     def _disarm(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        if self._fastpath is not None:
-            torch.backends.mha.set_fastpath_enabled(self._fastpath)
-            self._fastpath = None
-        self._before = None
+        unhook(self._handles, self._fastpath)
+        self._fastpath, self._before = None, None
 
     def _observe(self, name: str, x: torch.Tensor) -> None:
         if not torch.is_grad_enabled() or not x.is_floating_point() or x.numel() == 0:
