@@ -3,6 +3,7 @@ a local Ray head per test module (with a finder for the Ray workers running a na
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,10 @@ def ray_task_pids(task: str) -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+def sigint_as_at_a_terminal() -> None:
+    """`preexec_fn` for a child that a test interrupts with SIGINT, as Ctrl-C would. A job started
+    in the background of a non-interactive shell (`make test &`, nohup) inherits SIGINT ignored,
+    and Python then keeps ignoring it; a foreground command at a terminal has the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

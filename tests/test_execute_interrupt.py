@@ -12,6 +12,8 @@ from pathlib import Path
 
 from trainlab.track.store import Store
 
+from conftest import sigint_as_at_a_terminal
+
 TINY = ["data.name=moons", "data.options.n=200", "model.options.width=8", "train.epochs=60"]
 
 
@@ -24,6 +26,7 @@ def test_sigint_mid_study_keeps_links_exits_130_and_a_rerun_resumes(tmp_path: Pa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_at_a_terminal,
     )
     deadline = time.time() + 180
     while time.time() < deadline and not _finished_and_training(root):

@@ -14,6 +14,8 @@ import pytest
 from trainlab.cli import main
 from trainlab.track.store import Store
 
+from conftest import sigint_as_at_a_terminal
+
 TINY = ["data.name=moons", "data.options.n=200", "model.options.width=8", "train.epochs=1"]
 
 
@@ -155,7 +157,13 @@ def test_ctrl_c_prints_one_resume_line_and_exits_130(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "trainlab", "study", "grid", *TINY[:3], "train.epochs=100000",
             "--vary", "optim.name=sgd,adam", "--seeds", "1", "--selection-seeds", "0", "--workers", "1",
             "--store", str(root)]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_as_at_a_terminal,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not _a_run_is_training(root):
         time.sleep(0.2)
