@@ -1,13 +1,14 @@
 """Model internals: probes (hooks as context managers), features, attention, Inception branches,
-residual flow, loss landscapes, the training flight recorder, attribution maps and weight spectra.
+residual flow, the training flight recorder, attribution maps, weight spectra, representation
+similarity and loss landscapes.
 
 One module per inspection kind, named for it (features, attention, inception, residual, recorder,
-attribution, spectrum),
-holding its tools and its `inspect_*` function; probes.py, streaming.py, flow.py (residual blocks)
-and landscape.py hold what several share; seeds.py compares the seeds of a study's variants. Every tool takes a plain `nn.Module`; the `inspect_*` /
-`residual_study` functions run a whole inspection on a Target (`from_run`, `from_config` trained
-first, or `from_model` for a user's own module) and store figures and numbers;
-`run_inspection(kind, store, ...)` does both steps.
+attribution, spectrum, similarity, landscape), holding its tools and its `inspect_*` function;
+probes.py and flow.py (residual blocks) hold what several share, and seeds.py compares the seeds
+of a study's variants. Every tool takes a plain `nn.Module`; the `inspect_*` / `residual_study`
+functions run a whole inspection on a Target (`from_run`, `from_config` trained first, or
+`from_model` for a user's own module) and store figures and numbers; `run_inspection(kind, store,
+...)` does both steps.
 """
 
 from trainlab.inspect.attention import (

@@ -121,10 +121,8 @@ def measure(
     if spec.task == "regression":
         found = regression_scores(out, y, spec)
     else:
-        found = {
-            "loss": F.cross_entropy(out.float(), y).item(),
-            "acc": (out.argmax(1) == y).float().mean().item(),
-        }
+        loss, acc, _ = _loss_acc(out, y)
+        found = {"loss": loss, "acc": acc}
     return {**found, **scores(names, out, y, spec)} if names else found
 
 
@@ -138,14 +136,18 @@ def evaluate(
 ) -> Evaluation:
     """Mean cross-entropy and accuracy of `model` on (x, y) in eval mode; restores the mode after."""
     logits = outputs_of(model, x, batch_size)
-    hits = logits.argmax(1) == y
-    acc = hits.float().mean().item()
-    loss = F.cross_entropy(logits.float(), y).item()
+    loss, acc, hits = _loss_acc(logits, y)
     if not keep_probs:
         return Evaluation(loss, acc, None, y.cpu())
     losses = F.cross_entropy(logits.float(), y, reduction="none").cpu()
     probs = logits.float().softmax(1).cpu()
     return Evaluation(loss, acc, probs, y.cpu(), hits.cpu(), losses, logits.cpu())
+
+
+def _loss_acc(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float, torch.Tensor]:
+    """A classifier's mean cross-entropy, accuracy and per-example hits on one set's logits."""
+    hits = logits.argmax(1) == y
+    return F.cross_entropy(logits.float(), y).item(), hits.float().mean().item(), hits
 
 
 def reliability_bins(
